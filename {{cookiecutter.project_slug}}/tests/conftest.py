@@ -1,0 +1,106 @@
+"""Fixtures: a migrated test database per run, a fresh copy of it per test, and an app on it.
+
+Test databases are named from DATABASE_URL (`test_<name>`); the real database is never opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import secrets
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
+from starlette.config import Config
+from starlette.datastructures import Secret
+from starlette.testclient import TestClient
+
+from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.database import create_database, drop_database, url_for_tests
+from {{ cookiecutter.package_name }}.settings import Settings
+
+ROOT = Path(__file__).parents[1]
+_numbers = itertools.count(1)
+
+
+def alembic_config(url: str) -> AlembicConfig:
+    config = AlembicConfig(ROOT / "alembic.ini")
+    config.attributes["database_url"] = url
+    config.attributes["configure_logger"] = False
+    return config
+
+
+@pytest.fixture(scope="session")
+def real_database_url() -> str:
+    env_file = ROOT / ".env"
+    url: str | None = Config(env_file if env_file.is_file() else None)("DATABASE_URL", default=None)
+    if not url:
+        pytest.fail("DATABASE_URL is not set; copy .env.example to .env or export it.")
+    return url
+
+
+@pytest.fixture(scope="session")
+def template_database(real_database_url: str) -> Iterator[str]:
+    """A test database migrated once with the real migrations; each test gets a copy."""
+    url = url_for_tests(real_database_url)
+    asyncio.run(create_database(url))
+    try:
+        command.upgrade(alembic_config(url), "head")
+        yield url
+    finally:
+        asyncio.run(drop_database(url))
+
+
+def fresh_database_url(real_database_url: str) -> str:
+    return url_for_tests(real_database_url, suffix=f"_{os.getpid()}_{next(_numbers)}")
+
+
+@pytest.fixture
+def database_url(real_database_url: str, template_database: str) -> Iterator[str]:
+    url = fresh_database_url(real_database_url)
+    asyncio.run(create_database(url, template=template_database))
+    try:
+        yield url
+    finally:
+        asyncio.run(drop_database(url))
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        secret_key=Secret(secrets.token_urlsafe(48)),
+        allowed_hosts=("testserver",),
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> Starlette:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Starlette) -> Iterator[TestClient]:
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def unreachable_database_url(real_database_url: str, tmp_path: Path) -> str:
+    """A URL of the same backend where nothing answers: a closed port, or a missing folder."""
+    url = make_url(real_database_url)
+    if url.get_backend_name() == "sqlite":
+        url = url.set(database=str(tmp_path / "missing" / "app.db"))
+    else:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        url = url.set(host="127.0.0.1", port=port)
+    return url.render_as_string(hide_password=False)

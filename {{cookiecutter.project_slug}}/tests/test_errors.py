@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+
+async def broken(request: Request) -> Response:
+    raise RuntimeError("something the code did not expect")
+
+
+def test_unexpected_exception_is_a_json_500_without_details(app: Starlette) -> None:
+    app.router.routes.append(Route("/api/broken", broken, name="broken"))
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get(app.url_path_for("broken"))
+
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["title"] == "Internal Server Error"
+    assert "something the code did not expect" not in response.text
+
+
+def test_unknown_host_is_refused(app: Starlette) -> None:
+    with TestClient(app, base_url="http://evil.example") as client:
+        response = client.get(app.url_path_for("health_live"))
+
+    assert response.status_code == 400

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import secrets
+
+from starlette.applications import Starlette
+from starlette.datastructures import Secret
+from starlette.testclient import TestClient
+
+from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.settings import Settings
+
+
+def test_live_answers_without_touching_the_database(client: TestClient, app: Starlette) -> None:
+    response = client.get(app.url_path_for("health_live"))
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_ready_when_the_database_answers(client: TestClient, app: Starlette) -> None:
+    response = client.get(app.url_path_for("health_ready"))
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+def test_not_ready_when_the_database_is_unreachable(unreachable_database_url: str) -> None:
+    settings = Settings(
+        database_url=unreachable_database_url,
+        secret_key=Secret(secrets.token_urlsafe(48)),
+        allowed_hosts=("testserver",),
+    )
+    app = create_app(settings)
+
+    with TestClient(app) as client:
+        response = client.get(app.url_path_for("health_ready"))
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "database" in response.json()["detail"]

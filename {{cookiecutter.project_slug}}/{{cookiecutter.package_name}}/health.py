@@ -1,0 +1,29 @@
+"""Health checks for load balancers and orchestrators: is the process up, can it serve?"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .database import Database
+from .errors import problem
+
+
+async def live(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def ready(request: Request) -> Response:
+    database: Database = request.state.database
+    try:
+        await database.ping()
+    except Exception as exc:
+        return problem(503, f"The database is unreachable ({type(exc).__name__}: {exc}).")
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+routes = [
+    Route("/health/live", live, methods=["GET"], name="health_live"),
+    Route("/health/ready", ready, methods=["GET"], name="health_ready"),
+]
