@@ -12,12 +12,15 @@ PACKAGE = "{{ cookiecutter.package_name }}"
 
 # Option value -> paths (relative to the project) that the choice does not need.
 UNUSED: dict[tuple[str, str], list[str]] = {
-    ("database", "sqlite"): [],
+    # SQLite has no server to lose, so there is no outage to simulate.
+    ("database", "sqlite"): ["tests/test_outage.py"],
 }
 
 # Local defaults for each database; the template's README says how to point them elsewhere.
 DATABASE_URLS = {
     "sqlite": f"sqlite+aiosqlite:///./{PACKAGE}.db",
+    "postgresql": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{PACKAGE}",
+    "mysql": f"mysql+aiomysql://root@127.0.0.1:3306/{PACKAGE}",
 }
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import secrets
+import socket
 import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,7 +28,34 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 # Every option combination the template supports, by a short name used in test ids.
 COMBINATIONS: dict[str, dict[str, str]] = {
     "sqlite": {"database": "sqlite"},
+    "postgresql": {"database": "postgresql"},
+    "mysql": {"database": "mysql"},
 }
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    port: int
+    url: str  # with {database} for the database name
+
+
+# The local servers the database options are tested against.
+SERVERS = {
+    "postgresql": Server("PostgreSQL", 5432, "postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"),
+    "mysql": Server("MariaDB", 3306, "mysql+aiomysql://root@127.0.0.1:3306/{database}"),
+}
+
+
+def require_server(server: Server) -> None:
+    """Skip when the server is not running, except in CI, where that is a failure."""
+    try:
+        socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
+    except OSError as exc:
+        message = f"{server.name} is not reachable on 127.0.0.1:{server.port} ({exc})"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
 
 
 def render(output_dir: Path, **context: str) -> Path:
@@ -90,3 +120,39 @@ def project_env(project_venv: Path) -> dict[str, str]:
 @pytest.fixture
 def default_project(tmp_path: Path) -> Iterator[Path]:
     yield render(tmp_path)
+
+
+@dataclass(frozen=True)
+class Project:
+    path: Path
+    env: dict[str, str]  # what its scripts run with: the shared venv, its own DATABASE_URL
+
+
+def manage_database(project: Project, action: str) -> None:
+    """Create or drop the project's DATABASE_URL database with the project's own code."""
+    code = (
+        "import asyncio, os; from my_service.database import {action}_database as act; "
+        "asyncio.run(act(os.environ['DATABASE_URL']))"
+    ).format(action=action)
+    run(["python", "-c", code], cwd=project.path, env=project.env)
+
+
+@pytest.fixture(params=sorted(COMBINATIONS))
+def project(
+    request: pytest.FixtureRequest, tmp_path: Path, project_env: dict[str, str]
+) -> Iterator[Project]:
+    """A rendered combination; on a server backend, with a database of its own on that server."""
+    context = COMBINATIONS[request.param]
+    path = render(tmp_path, **context)
+    server = SERVERS.get(context["database"])
+    if server is None:
+        yield Project(path, project_env)
+        return
+    require_server(server)
+    database = f"tpl_{secrets.token_hex(4)}"
+    project = Project(path, {**project_env, "DATABASE_URL": server.url.format(database=database)})
+    manage_database(project, "create")
+    try:
+        yield project
+    finally:
+        manage_database(project, "drop")

@@ -96,7 +96,6 @@ def test_env_gets_a_fresh_secret_and_stays_private(tmp_path: Path) -> None:
             if line and not line.startswith("#")
         )
         assert len(env["SECRET_KEY"]) >= 48
-        assert env["DATABASE_URL"] == "sqlite+aiosqlite:///./my_service.db"
         assert stat.S_IMODE((project / ".env").stat().st_mode) == 0o600
         assert ".env" in (project / ".gitignore").read_text().splitlines()
         secrets.append(env["SECRET_KEY"])
@@ -119,3 +118,25 @@ def test_env_example_documents_every_setting(default_project: Path) -> None:
 def test_scripts_are_executable(default_project: Path) -> None:
     for name in ("install", "run", "start", "migrate", "test", "check", "lint"):
         assert (default_project / "scripts" / name).stat().st_mode & stat.S_IXUSR, name
+
+
+@pytest.mark.parametrize(
+    ("database", "driver", "url"),
+    [
+        ("sqlite", "aiosqlite", "sqlite+aiosqlite:///./my_service.db"),
+        ("postgresql", "asyncpg", "postgresql+asyncpg://postgres@127.0.0.1:5432/my_service"),
+        ("mysql", "aiomysql", "mysql+aiomysql://root@127.0.0.1:3306/my_service"),
+    ],
+)
+def test_database_option_sets_driver_url_and_files(
+    tmp_path: Path, database: str, driver: str, url: str
+) -> None:
+    project = render(tmp_path, database=database)
+
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    names = {requirement.split("==")[0] for requirement in pyproject["project"]["dependencies"]}
+    assert driver in names
+    assert not ({"aiosqlite", "asyncpg", "aiomysql"} - {driver}) & names
+    assert f"DATABASE_URL={url}\n" in (project / ".env").read_text()
+    # The outage tests cut a database server's connections; SQLite has none to cut.
+    assert (project / "tests" / "test_outage.py").exists() == (database != "sqlite")

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from {{ cookiecutter.package_name }}.database import url_problem
 from {{ cookiecutter.package_name }}.settings import Settings
 from {{ cookiecutter.package_name }}.tables import metadata
 
@@ -20,8 +21,11 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 
 
 def database_url() -> str:
-    url: str | None = config.attributes.get("database_url")
-    return url or Settings.from_environ().database_url
+    url: str = config.attributes.get("database_url") or Settings.from_environ().database_url
+    problem = url_problem(url)
+    if problem:
+        raise SystemExit(f"Configuration error: {problem}")
+    return url
 
 
 def configure(connection: Connection | None = None) -> None:

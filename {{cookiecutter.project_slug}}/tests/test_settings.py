@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,6 +11,7 @@ from {{ cookiecutter.package_name }}.database import url_for_tests
 from {{ cookiecutter.package_name }}.settings import Settings, SettingsError
 
 GOOD_SECRET = "s" * 40
+ROOT = Path(__file__).parents[1]
 
 
 def test_reads_the_environment_over_the_env_file(tmp_path: Path) -> None:
@@ -49,3 +53,25 @@ def test_refuses_a_weak_secret_outside_debug(secret: str, tmp_path: Path) -> Non
 )
 def test_test_database_is_named_from_the_real_one(url: str, expected: str) -> None:
     assert url_for_tests(url) == expected
+
+
+def test_bad_database_url_stops_the_server_with_one_sentence(tmp_path: Path) -> None:
+    environ = {
+        "PATH": os.environ["PATH"],
+        "DATABASE_URL": "postgresql://u@db/app",
+        "SECRET_KEY": GOOD_SECRET,
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import {{ cookiecutter.package_name }}.asgi"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Configuration error: DATABASE_URL 'postgresql://u@db/app' does not name an async driver; "
+        "write 'postgresql+asyncpg://u@db/app' instead."
+    ]

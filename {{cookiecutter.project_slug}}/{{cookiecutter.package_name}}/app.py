@@ -36,7 +36,12 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
-        database = Database(settings.database_url)
+        database = Database(
+            settings.database_url,
+            min_size=settings.database_pool_min,
+            max_size=settings.database_pool_max,
+            timeout=settings.database_timeout,
+        )
         events = Events(settings.broadcast_url)
         await database.connect()
         await events.connect()

@@ -1,64 +1,209 @@
-"""The one module that talks to the `databases` package: connections, queries and test databases.
+"""The one module that talks to the `databases` package and the drivers under it.
 
-Everything else goes through `Database`, so changing the async driver layer touches only this file.
+Everything else goes through `Database`, so changing the async driver layer touches only this
+file. It also knows each backend's URL, pool options and outage errors, and how to create and
+drop the test databases.
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import importlib.util
+import logging
+import re
 import shutil
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import databases
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.sql import ClauseElement
+
+logger = logging.getLogger(__name__)
 
 Query = ClauseElement | str
 Row = dict[str, Any]
 
+# Backend -> the async drivers `databases` supports for it; the first is the one to suggest.
+DRIVERS = {
+    "sqlite": ("aiosqlite",),
+    "postgresql": ("asyncpg",),
+    "mysql": ("aiomysql", "asyncmy"),
+}
+SCHEME_ALIASES = {"postgres": "postgresql", "mariadb": "mysql"}
+
+
+class DatabaseUnavailable(Exception):
+    """The database server did not answer; the request may succeed later."""
+
 
 class Database:
-    """A connection pool with the queries the app needs; rows come back as plain mappings."""
+    """A connection pool with the queries the app needs; rows come back as plain dicts.
 
-    def __init__(self, url: str) -> None:
+    If the server is down at start-up the app still starts: every call tries to connect
+    again, and raises `DatabaseUnavailable` until the server answers.
+    """
+
+    def __init__(
+        self, url: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 10.0
+    ) -> None:
         self.url = url
-        self._database = databases.Database(url)
+        backend = make_url(url).get_backend_name()
+        options = _pool_options(backend, min_size, max_size, timeout)
+        self._database = databases.Database(url, **options)
+        self._connecting = asyncio.Lock()
 
     async def connect(self) -> None:
-        await self._database.connect()
+        try:
+            await self._connected()
+        except DatabaseUnavailable as exc:
+            logger.warning("Database unavailable at start-up, will retry: %s", exc)
 
     async def disconnect(self) -> None:
-        await self._database.disconnect()
+        if self._database.is_connected:
+            await self._database.disconnect()
 
     async def fetch_all(self, query: Query, values: Mapping[str, Any] | None = None) -> list[Row]:
-        rows = await self._database.fetch_all(query, dict(values) if values else None)
+        database = await self._connected()
+        with _outages():
+            rows = await database.fetch_all(query, dict(values) if values else None)
         return [_row(record) for record in rows]
 
     async def fetch_one(self, query: Query, values: Mapping[str, Any] | None = None) -> Row | None:
-        row = await self._database.fetch_one(query, dict(values) if values else None)
+        database = await self._connected()
+        with _outages():
+            row = await database.fetch_one(query, dict(values) if values else None)
         return None if row is None else _row(row)
 
     async def fetch_val(self, query: Query, values: Mapping[str, Any] | None = None) -> Any:
-        return await self._database.fetch_val(query, dict(values) if values else None)
+        database = await self._connected()
+        with _outages():
+            return await database.fetch_val(query, dict(values) if values else None)
 
     async def execute(self, query: Query, values: Mapping[str, Any] | None = None) -> Any:
         """Run a write; for an insert the result is the new row's primary key."""
-        return await self._database.execute(query, dict(values) if values else None)
+        database = await self._connected()
+        with _outages():
+            return await database.execute(query, dict(values) if values else None)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         """Everything awaited inside commits together, or not at all."""
-        async with self._database.transaction():
-            yield
+        database = await self._connected()
+        with _outages():
+            async with database.transaction():
+                yield
 
     async def ping(self) -> None:
-        """Raise if the database cannot answer a trivial query."""
-        await self._database.fetch_val("SELECT 1")
+        """Raise `DatabaseUnavailable` unless the database answers a trivial query."""
+        await self.fetch_val("SELECT 1")
+
+    async def _connected(self) -> databases.Database:
+        if not self._database.is_connected:
+            async with self._connecting:
+                if not self._database.is_connected:
+                    with _outages():
+                        await self._database.connect()
+        return self._database
+
+
+def _pool_options(backend: str, min_size: int, max_size: int, timeout: float) -> dict[str, Any]:
+    if backend == "sqlite":
+        return {"timeout": timeout}  # how long a writer waits for the file lock
+    if backend == "postgresql":
+        return {
+            "min_size": min_size,
+            "max_size": max_size,
+            "timeout": timeout,
+            "command_timeout": timeout,
+        }
+    # MySQL: naive DATETIMEs are read and written in UTC, like the other backends.
+    return {
+        "min_size": min_size,
+        "max_size": max_size,
+        "connect_timeout": timeout,
+        "init_command": "SET time_zone = '+00:00'",
+    }
+
+
+def _row(record: Any) -> Row:
+    # Iterating a `databases` record yields its column names; indexing converts the value.
+    return {column: record[column] for column in record}
+
+
+# Outages: the errors each driver raises when the server is down or the connection is lost.
+
+_MYSQL_LOST = {2003, 2006, 2013, 2055}  # can't connect, gone away, lost during query, lost
+_SQLITE_BUSY = ("unable to open database file", "database is locked")
+
+
+def _is_outage(exc: BaseException) -> bool:
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    module = type(exc).__module__.split(".")[0]
+    if module == "asyncpg":
+        asyncpg = importlib.import_module("asyncpg")
+        lost = (
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+            asyncpg.exceptions.OperatorInterventionError,
+            asyncpg.exceptions.CannotConnectNowError,
+        )
+        return isinstance(exc, lost)
+    if module in {"pymysql", "asyncmy"}:
+        code = exc.args[0] if exc.args else None
+        return code in _MYSQL_LOST or type(exc).__name__ == "InterfaceError"
+    if module == "sqlite3":
+        return any(message in str(exc) for message in _SQLITE_BUSY)
+    return False
+
+
+@contextmanager
+def _outages() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        if _is_outage(exc):
+            raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        raise
+
+
+# DATABASE_URL checks, run before the app starts.
+
+
+def url_problem(url: str) -> str | None:
+    """One sentence saying what is wrong with DATABASE_URL and what to write instead, or None."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return f"DATABASE_URL {url!r} is not a URL; write e.g. sqlite+aiosqlite:///./app.db."
+    scheme = parsed.drivername.split("+")[0]
+    backend = SCHEME_ALIASES.get(scheme, scheme)
+    if backend not in DRIVERS:
+        choices = ", ".join(f"{name}+{drivers[0]}://" for name, drivers in DRIVERS.items())
+        return f"DATABASE_URL uses {scheme!r}, which this app does not support; use {choices}."
+    driver = parsed.drivername.partition("+")[2]
+    if driver not in DRIVERS[backend] or scheme != backend:
+        suggestion = parsed.set(drivername=f"{backend}+{DRIVERS[backend][0]}")
+        return (
+            f"DATABASE_URL {parsed.render_as_string()!r} does not name an async driver; "
+            f"write {suggestion.render_as_string()!r} instead."
+        )
+    if importlib.util.find_spec(driver) is None:
+        return (
+            f"DATABASE_URL needs the {driver} driver, which is not installed; "
+            f"add it to the dependencies in pyproject.toml and run scripts/install."
+        )
+    return None
 
 
 # Test databases: created from a migrated template, one per test, and dropped afterwards.
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
 def url_for_tests(url: str, suffix: str = "") -> str:
@@ -76,23 +221,78 @@ def url_for_tests(url: str, suffix: str = "") -> str:
 async def create_database(url: str, template: str | None = None) -> None:
     """Create the database at `url`, empty or as a copy of `template`; refuse if it exists."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
         _create_sqlite_file(parsed, template)
         return
-    raise NotImplementedError(f"no test database support for {parsed.get_backend_name()}")
+    name = _safe_name(parsed)
+    source = _safe_name(make_url(template)) if template else None
+    async with _server(parsed) as server:
+        exists = await server.fetch_val(_EXISTS[backend], {"name": name})
+        if exists:
+            raise FileExistsError(f"database {name} already exists; refusing to touch it")
+        if backend == "postgresql":
+            copy = f' TEMPLATE "{source}"' if source else ""
+            await server.execute(f'CREATE DATABASE "{name}"{copy}')
+        else:
+            await server.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+            if source:
+                await _copy_mysql_tables(server, source, name)
 
 
 async def drop_database(url: str) -> None:
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
         _sqlite_path(parsed).unlink(missing_ok=True)
         return
-    raise NotImplementedError(f"no test database support for {parsed.get_backend_name()}")
+    name = _safe_name(parsed)
+    async with _server(parsed) as server:
+        if backend == "postgresql":
+            await server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        else:
+            await server.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
-def _row(record: Any) -> Row:
-    # Iterating a `databases` record yields its column names; indexing converts the value.
-    return {column: record[column] for column in record}
+_EXISTS = {
+    "postgresql": "SELECT 1 FROM pg_database WHERE datname = :name",
+    "mysql": "SELECT 1 FROM information_schema.schemata WHERE schema_name = :name",
+}
+
+
+@asynccontextmanager
+async def _server(url: URL) -> AsyncIterator[databases.Database]:
+    """A connection to the server's maintenance database, for CREATE and DROP DATABASE."""
+    maintenance = "postgres" if url.get_backend_name() == "postgresql" else "mysql"
+    async with databases.Database(_render(url.set(database=maintenance))) as server:
+        yield server
+
+
+async def _copy_mysql_tables(server: databases.Database, source: str, target: str) -> None:
+    # MySQL has no CREATE DATABASE ... TEMPLATE: replay each table's DDL, then copy its rows.
+    tables = await server.fetch_all(
+        "SELECT table_name AS name FROM information_schema.tables "
+        "WHERE table_schema = :schema AND table_type = 'BASE TABLE'",
+        {"schema": source},
+    )
+    async with server.connection() as connection:
+        await connection.execute(f"USE `{target}`")
+        await connection.execute("SET FOREIGN_KEY_CHECKS = 0")
+        for table in tables:
+            name = table["name"]
+            ddl = await connection.fetch_one(f"SHOW CREATE TABLE `{source}`.`{name}`")
+            assert ddl is not None  # noqa: S101 - the table was listed just above
+            await connection.execute(ddl[1])
+            copy = f"INSERT INTO `{name}` SELECT * FROM `{source}`.`{name}`"  # noqa: S608 - names from the server's catalog
+            await connection.execute(copy)
+        await connection.execute("SET FOREIGN_KEY_CHECKS = 1")
+
+
+def _safe_name(url: URL) -> str:
+    name = url.database or ""
+    if not _SAFE_NAME.fullmatch(name):
+        raise ValueError(f"test database name {name!r} must be letters, digits and underscores")
+    return name
 
 
 def _sqlite_path(url: URL) -> Path:
@@ -102,7 +302,7 @@ def _sqlite_path(url: URL) -> Path:
 def _create_sqlite_file(url: URL, template: str | None) -> None:
     path = _sqlite_path(url)
     if path.exists():
-        raise FileExistsError(f"{path} already exists; refusing to overwrite it")
+        raise FileExistsError(f"{path} already exists; refusing to touch it")
     if template is None:
         path.touch()
     else:

@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ExceptionHandler
 
+from .database import DatabaseUnavailable
+
 
 class ProblemResponse(JSONResponse):
     media_type = "application/problem+json"
@@ -68,6 +70,12 @@ async def request_validation(request: Request, exc: Exception) -> Response:
     )
 
 
+async def database_unavailable(request: Request, exc: Exception) -> Response:
+    response = problem(503, "The database is unavailable; try again shortly.")
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
     # Starlette re-raises the exception after this response is sent, so the server logs it.
     return problem(500, "The server failed to handle this request.")
@@ -76,5 +84,6 @@ async def server_error(request: Request, exc: Exception) -> Response:
 handlers: dict[Any, ExceptionHandler] = {
     HTTPException: http_exception,
     RequestValidationError: request_validation,
+    DatabaseUnavailable: database_unavailable,
     Exception: server_error,
 }

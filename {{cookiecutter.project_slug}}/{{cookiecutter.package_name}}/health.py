@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .database import Database
+from .database import Database, DatabaseUnavailable
 from .errors import problem
 
 
@@ -18,8 +18,8 @@ async def ready(request: Request) -> Response:
     database: Database = request.state.database
     try:
         await database.ping()
-    except Exception as exc:
-        return problem(503, f"The database is unreachable ({type(exc).__name__}: {exc}).")
+    except DatabaseUnavailable as exc:
+        return problem(503, f"The database is unreachable ({exc}).")
     return JSONResponse({"status": "ok", "database": "ok"})
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from starlette.config import Config
 from starlette.datastructures import CommaSeparatedStrings, Secret
 
+from .database import url_problem
+
 PLACEHOLDER_SECRET = "change-me"  # noqa: S105 - the value .env.example ships, refused below
 
 
@@ -24,6 +26,9 @@ class Settings:
     debug: bool = False
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
     broadcast_url: str = "memory://"
+    database_pool_min: int = 1
+    database_pool_max: int = 10
+    database_timeout: float = 10.0
 
     @classmethod
     def from_environ(
@@ -32,16 +37,27 @@ class Settings:
         config = Config(env_file if Path(env_file).is_file() else None, environ=environ)
         return cls(
             database_url=config("DATABASE_URL"),
-            secret_key=config("SECRET_KEY", cast=Secret),
+            secret_key=Secret(config("SECRET_KEY", default="")),
             debug=config("DEBUG", cast=bool, default=False),
             allowed_hosts=tuple(
                 config("ALLOWED_HOSTS", cast=CommaSeparatedStrings, default="127.0.0.1,localhost")
             ),
             broadcast_url=config("BROADCAST_URL", default="memory://"),
+            database_pool_min=config("DATABASE_POOL_MIN", cast=int, default=1),
+            database_pool_max=config("DATABASE_POOL_MAX", cast=int, default=10),
+            database_timeout=config("DATABASE_TIMEOUT", cast=float, default=10.0),
         )
 
     def check(self) -> None:
-        """Refuse to run outside debug mode with a missing or placeholder secret."""
+        """Refuse settings the app cannot run with, saying what to change."""
+        problem = url_problem(self.database_url)
+        if problem:
+            raise SettingsError(problem)
+        if not 1 <= self.database_pool_min <= self.database_pool_max:
+            raise SettingsError(
+                "DATABASE_POOL_MIN must be at least 1 and at most DATABASE_POOL_MAX "
+                f"(got {self.database_pool_min} and {self.database_pool_max})."
+            )
         secret = str(self.secret_key)
         if not self.debug and (len(secret) < 32 or secret == PLACEHOLDER_SECRET):
             raise SettingsError(

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import AsyncIterator
+
+import pytest
+
+from {{ cookiecutter.package_name }}.database import Database, url_problem
+from {{ cookiecutter.package_name }}.tables import notes
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    await database.connect()
+    yield database
+    await database.disconnect()
+
+
+async def count(db: Database) -> int:
+    return int(await db.fetch_val("SELECT COUNT(*) FROM notes"))
+
+
+async def test_transaction_commits_every_statement(db: Database) -> None:
+    async with db.transaction():
+        await db.execute(notes.insert().values(title="a", body=""))
+        await db.execute(notes.insert().values(title="b", body=""))
+
+    assert await count(db) == 2
+
+
+async def test_failure_mid_transaction_leaves_nothing_behind(db: Database) -> None:
+    with pytest.raises(Exception, match="title"):
+        async with db.transaction():
+            await db.execute(notes.insert().values(title="first", body=""))
+            await db.execute(notes.insert().values(title=None, body=""))  # NOT NULL fails
+
+    assert await count(db) == 0
+
+
+async def test_exception_mid_transaction_rolls_back(db: Database) -> None:
+    with pytest.raises(LookupError):
+        async with db.transaction():
+            await db.execute(notes.insert().values(title="first", body=""))
+            raise LookupError("the code gave up half-way")
+
+    assert await count(db) == 0
+
+
+async def test_rows_come_back_as_dicts_from_core_and_raw_sql(db: Database) -> None:
+    note_id = await db.execute(notes.insert().values(title="t", body="b"))
+
+    core = await db.fetch_one(notes.select().where(notes.c.id == note_id))
+    raw = await db.fetch_one("SELECT id, title FROM notes WHERE id = :id", {"id": note_id})
+
+    assert core is not None and core["title"] == "t" and core["body"] == "b"
+    assert raw == {"id": note_id, "title": "t"}
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("no scheme at all", "is not a URL"),
+        ("oracle://scott@db/orcl", "'oracle', which this app does not support"),
+        ("sqlite:///app.db", "write 'sqlite+aiosqlite:///app.db' instead"),
+        ("postgresql://u:pw@db/app", "write 'postgresql+asyncpg://u:***@db/app' instead"),
+        ("postgres://u@db/app", "write 'postgresql+asyncpg://u@db/app' instead"),
+        ("postgresql+psycopg2://u@db/app", "write 'postgresql+asyncpg://u@db/app' instead"),
+        ("mysql+pymysql://root@db/app", "write 'mysql+aiomysql://root@db/app' instead"),
+        ("mariadb://root@db/app", "write 'mysql+aiomysql://root@db/app' instead"),
+    ],
+)
+async def test_unusable_database_url_is_explained(url: str, says: str) -> None:
+    problem = url_problem(url)
+
+    assert problem is not None
+    assert says in problem
+    assert "pw" not in problem
+
+
+async def test_missing_driver_is_explained() -> None:
+    if importlib.util.find_spec("asyncmy") is not None:
+        pytest.skip("asyncmy is installed here, so it cannot be missing")
+
+    problem = url_problem("mysql+asyncmy://root@db/app")
+
+    assert problem is not None and "needs the asyncmy driver" in problem
+
+
+async def test_usable_database_url_passes(database_url: str) -> None:
+    assert url_problem(database_url) is None
