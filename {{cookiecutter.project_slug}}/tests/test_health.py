@@ -4,7 +4,6 @@ import secrets
 import threading
 
 import pytest
-
 from starlette.applications import Starlette
 from starlette.datastructures import Secret
 from starlette.testclient import TestClient
