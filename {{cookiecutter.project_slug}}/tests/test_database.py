@@ -64,6 +64,17 @@ async def test_rows_come_back_as_dicts_from_core_and_raw_sql(db: Database) -> No
     assert raw == {"id": note_id, "title": "t"}
 
 
+async def test_statements_of_one_shape_answer_with_their_own_values(db: Database) -> None:
+    # The compiled SQL is cached per shape; the values must still be each call's own.
+    ids = [await db.execute(notes.insert().values(title=f"n{n}", body="")) for n in range(3)]
+
+    core = [await db.fetch_one(notes.select().where(notes.c.id == note_id)) for note_id in ids]
+    raw = [await db.fetch_val("SELECT title FROM notes WHERE id = :id", {"id": i}) for i in ids]
+
+    assert [row["title"] for row in core if row] == ["n0", "n1", "n2"]
+    assert raw == ["n0", "n1", "n2"]
+
+
 @pytest.mark.parametrize(
     ("url", "says"),
     [

@@ -13,15 +13,18 @@ import importlib.util
 import logging
 import re
 import shutil
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import databases
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import text
+from sqlalchemy.engine import URL, Compiled, Dialect, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.ddl import DDLElement
+from sqlalchemy.sql.elements import BindParameter
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,11 @@ class Database:
         options = _pool_options(backend, min_size, max_size, timeout)
         self._database = databases.Database(url, **options)
         self._connecting = asyncio.Lock()
+        self._compiled: dict[Any, Compiled] = {}
+        if backend == "sqlite":
+            # `databases` opens (and closes) a SQLite connection for every query: keep them.
+            backend_pool = self._database._backend._pool
+            self._database._backend._pool = _SQLitePool(backend_pool, max_size)
 
     async def connect(self) -> None:
         try:
@@ -64,31 +72,34 @@ class Database:
             logger.warning("Database unavailable at start-up, will retry: %s", exc)
 
     async def disconnect(self) -> None:
+        pool = getattr(self._database._backend, "_pool", None)
+        if isinstance(pool, _SQLitePool):
+            await pool.close()
         if self._database.is_connected:
             await self._database.disconnect()
 
     async def fetch_all(self, query: Query, values: Mapping[str, Any] | None = None) -> list[Row]:
         database = await self._connected()
         with _outages():
-            rows = await database.fetch_all(query, dict(values) if values else None)
+            rows = await database.fetch_all(self._prepare(query, values))
         return [_row(record) for record in rows]
 
     async def fetch_one(self, query: Query, values: Mapping[str, Any] | None = None) -> Row | None:
         database = await self._connected()
         with _outages():
-            row = await database.fetch_one(query, dict(values) if values else None)
+            row = await database.fetch_one(self._prepare(query, values))
         return None if row is None else _row(row)
 
     async def fetch_val(self, query: Query, values: Mapping[str, Any] | None = None) -> Any:
         database = await self._connected()
         with _outages():
-            return await database.fetch_val(query, dict(values) if values else None)
+            return await database.fetch_val(self._prepare(query, values))
 
     async def execute(self, query: Query, values: Mapping[str, Any] | None = None) -> Any:
         """Run a write; for an insert the result is the new row's primary key."""
         database = await self._connected()
         with _outages():
-            return await database.execute(query, dict(values) if values else None)
+            return await database.execute(self._prepare(query, values))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -102,6 +113,14 @@ class Database:
         """Raise `DatabaseUnavailable` unless the database answers a trivial query."""
         await self.fetch_val("SELECT 1")
 
+    def _prepare(self, query: Query, values: Mapping[str, Any] | None) -> Any:
+        statement = text(query).bindparams(**values or {}) if isinstance(query, str) else query
+        if isinstance(statement, DDLElement):
+            return statement
+        if len(self._compiled) > 1000:  # dynamic SQL should not grow the cache without bound
+            self._compiled.clear()
+        return _CachedStatement(statement, self._compiled)
+
     async def _connected(self) -> databases.Database:
         if not self._database.is_connected:
             async with self._connecting:
@@ -109,6 +128,86 @@ class Database:
                     with _outages():
                         await self._database.connect()
         return self._database
+
+
+class _Compiled:
+    """A cached compiled statement, answering with the values of the statement at hand."""
+
+    def __init__(self, compiled: Compiled, values: Sequence[BindParameter[Any]]) -> None:
+        self._compiled = compiled
+        self._values = values
+
+    def construct_params(self) -> dict[str, Any]:
+        return dict(self._compiled.construct_params(extracted_parameters=self._values) or {})
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.construct_params()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._compiled, name)
+
+
+class _CachedStatement:
+    """Stands in for a statement when `databases` compiles it, reusing the SQL of an earlier one.
+
+    `databases` compiles every statement on every call; this keys the compiled form on
+    SQLAlchemy's own cache key (the statement's shape without its values) instead.
+    """
+
+    def __init__(self, statement: ClauseElement, cache: dict[Any, Compiled]) -> None:
+        self._statement = statement
+        self._cache = cache
+
+    def compile(self, dialect: Dialect, compile_kwargs: dict[str, Any]) -> Any:
+        key = self._statement._generate_cache_key()
+        if key is None or any(value.expanding for value in key.bindparams):
+            return self._statement.compile(dialect=dialect, compile_kwargs=compile_kwargs)
+        compiled = self._cache.get(key.key)
+        if compiled is None:
+            compiled = self._statement.compile(
+                dialect=dialect, cache_key=key, compile_kwargs=compile_kwargs
+            )
+            self._cache[key.key] = compiled
+            return compiled
+        return _Compiled(compiled, key.bindparams)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._statement, name)
+
+
+class _SQLitePool:
+    """Keeps up to `size` SQLite connections open between queries, in WAL mode.
+
+    WAL lets readers go on while one writer writes; `busy_timeout` (DATABASE_TIMEOUT) makes a
+    second writer wait for the first instead of failing.
+    """
+
+    def __init__(self, opener: Any, size: int) -> None:
+        self._opener = opener
+        self._idle: list[Any] = []
+        self._size = size
+
+    async def acquire(self) -> Any:
+        if self._idle:
+            return self._idle.pop()
+        connection = await self._opener.acquire()
+        await connection.execute("PRAGMA journal_mode = WAL")
+        await connection.execute("PRAGMA synchronous = NORMAL")
+        return connection
+
+    async def release(self, connection: Any) -> None:
+        if len(self._idle) < self._size and not connection.in_transaction:
+            self._idle.append(connection)
+        else:
+            await self._opener.release(connection)
+
+    async def close(self) -> None:
+        while self._idle:
+            await self._opener.release(self._idle.pop())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._opener, name)
 
 
 def _pool_options(backend: str, min_size: int, max_size: int, timeout: float) -> dict[str, Any]:
