@@ -1,50 +1,21 @@
-"""Shared helpers: render the template, and one virtual environment for every rendered project.
-
-The environment holds the union of what the rendered projects declare (read from their own
-pyproject.toml), so each project runs its own scripts without a per-project install.
+"""Fixtures over tests/harness.py: the shared project environment, rendered combinations,
+and the local database servers the server-backed combinations run against.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import os
 import secrets
 import socket
-import subprocess
-import sys
-import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cookiecutter.main import cookiecutter
 
-ROOT = Path(__file__).parents[1]
-CACHE = ROOT / ".cache"
+from .harness import COMBINATIONS, SERVERS, Server, build_venv, render, run, venv_env
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
-
-# Every option combination the template supports, by a short name used in test ids.
-COMBINATIONS: dict[str, dict[str, str]] = {
-    "sqlite": {"database": "sqlite"},
-    "postgresql": {"database": "postgresql"},
-    "mysql": {"database": "mysql"},
-}
-
-
-@dataclass(frozen=True)
-class Server:
-    name: str
-    port: int
-    url: str  # with {database} for the database name
-
-
-# The local servers the database options are tested against.
-SERVERS = {
-    "postgresql": Server("PostgreSQL", 5432, "postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"),
-    "mysql": Server("MariaDB", 3306, "mysql+aiomysql://root@127.0.0.1:3306/{database}"),
-}
 
 
 def require_server(server: Server) -> None:
@@ -58,63 +29,18 @@ def require_server(server: Server) -> None:
         pytest.skip(message)
 
 
-def render(output_dir: Path, **context: str) -> Path:
-    """Render the template with `context` over the defaults; return the project folder."""
-    project = cookiecutter(
-        str(ROOT), no_input=True, extra_context=context, output_dir=str(output_dir)
-    )
-    return Path(project)
-
-
-def requirements(project: Path) -> list[str]:
-    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
-    return [*pyproject["project"]["dependencies"], *pyproject["dependency-groups"]["dev"]]
-
-
-def run(
-    command: list[str], cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    """Run a command and fail the test with its output when it exits non-zero."""
-    result = subprocess.run(
-        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if result.returncode != 0:
-        pytest.fail(
-            f"{' '.join(command)} exited {result.returncode}\n"
-            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}",
-            pytrace=False,
-        )
-    return result
-
-
 @pytest.fixture(scope="session")
 def project_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A virtual environment with every rendered combination's dependencies, built once."""
-    wanted: set[str] = set()
-    for name, context in COMBINATIONS.items():
-        wanted.update(requirements(render(tmp_path_factory.mktemp(f"deps-{name}"), **context)))
-    listing = "\n".join(sorted(wanted)) + "\n"
-    venv = CACHE / f"project-venv-{hashlib.sha256(listing.encode()).hexdigest()[:12]}"
-    CACHE.mkdir(exist_ok=True)
-    with open(CACHE / "project-venv.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel workers wait for the one building it
-        if not (venv / "requirements.txt").is_file():
-            run([sys.executable, "-m", "venv", "--clear", str(venv)], cwd=ROOT)
-            pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
-            run([*pip, "install", "--quiet", "--upgrade", "pip"], cwd=ROOT)
-            (venv / "wanted.txt").write_text(listing)
-            run([*pip, "install", "--quiet", "-r", str(venv / "wanted.txt")], cwd=ROOT, timeout=900)
-            (venv / "requirements.txt").write_text(listing)
-    return venv
+    """One virtual environment with every supported combination's dependencies."""
+    return build_venv(
+        render(tmp_path_factory.mktemp(f"deps-{name}"), **context)
+        for name, context in COMBINATIONS.items()
+    )
 
 
 @pytest.fixture(scope="session")
 def project_env(project_venv: Path) -> dict[str, str]:
-    """The environment a rendered project's scripts run in: the shared venv first on PATH."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
-    env.pop("VIRTUAL_ENV", None)
-    env["PATH"] = f"{project_venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    return env
+    return venv_env(project_venv)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import sys
 
 import httpx2 as httpx
 
-from .conftest import ROOT
+from .harness import ROOT
 from .test_live_server import free_port, stop, wait_until_up
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, render
+from .harness import ROOT, render
 
 TEMPLATE = ROOT / "{{cookiecutter.project_slug}}"
 

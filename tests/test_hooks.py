@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, render
+from .harness import ROOT, render
 
 REFUSED = [
     ({"package_name": "2fast"}, "package_name '2fast' is not a valid Python identifier"),

@@ -16,7 +16,7 @@ import pytest
 from websockets.exceptions import ConnectionClosedError
 from websockets.sync.client import connect
 
-from .conftest import render, run
+from .harness import render, run
 
 
 def free_port() -> int:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .conftest import Project, run
+from .conftest import Project
+from .harness import run
 
 
 def test_check_passes(project: Project) -> None:
