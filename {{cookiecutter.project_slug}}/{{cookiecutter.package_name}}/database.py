@@ -14,7 +14,8 @@ import logging
 import re
 import shutil
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +61,14 @@ class Database:
         self._database = databases.Database(url, **options)
         self._connecting = asyncio.Lock()
         self._compiled: dict[Any, Compiled] = {}
+        # SQLite takes one writer at a time: transactions queue here rather than on its lock.
+        self._one_writer: AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if backend == "sqlite" else nullcontext()
+        )
         if backend == "sqlite":
             # `databases` opens (and closes) a SQLite connection for every query: keep them.
             backend_pool = self._database._backend._pool
-            self._database._backend._pool = _SQLitePool(backend_pool, max_size)
+            self._database._backend._pool = _SQLitePool(backend_pool)
 
     async def connect(self) -> None:
         try:
@@ -105,9 +110,19 @@ class Database:
     async def transaction(self) -> AsyncIterator[None]:
         """Everything awaited inside commits together, or not at all."""
         database = await self._connected()
-        with _outages():
-            async with database.transaction():
-                yield
+        if _writing.get():  # nested: a savepoint inside the transaction this task holds
+            with _outages():
+                async with database.transaction():
+                    yield
+            return
+        async with self._one_writer:
+            token = _writing.set(True)
+            try:
+                with _outages():
+                    async with database.transaction():
+                        yield
+            finally:
+                _writing.reset(token)
 
     async def ping(self) -> None:
         """Raise `DatabaseUnavailable` unless the database answers a trivial query."""
@@ -176,35 +191,49 @@ class _CachedStatement:
         return getattr(self._statement, name)
 
 
-class _SQLitePool:
-    """Keeps up to `size` SQLite connections open between queries, in WAL mode.
+_writing: ContextVar[bool] = ContextVar("writing", default=False)
 
-    WAL lets readers go on while one writer writes; `busy_timeout` (DATABASE_TIMEOUT) makes a
-    second writer wait for the first instead of failing.
+
+class _SQLitePool:
+    """Two long-lived SQLite connections in WAL mode: one shared by every reader, one writer.
+
+    `databases` would open a connection (a thread, with aiosqlite) for every query. Here all
+    queries outside a transaction share one connection, whose thread runs them back to back;
+    transactions, one at a time (see `Database.transaction`), get the writer connection.
     """
 
-    def __init__(self, opener: Any, size: int) -> None:
+    def __init__(self, opener: Any) -> None:
         self._opener = opener
-        self._idle: list[Any] = []
-        self._size = size
+        self._shared: Any = None
+        self._writer: Any = None
+        self._opening = asyncio.Lock()
 
     async def acquire(self) -> Any:
-        if self._idle:
-            return self._idle.pop()
-        connection = await self._opener.acquire()
-        await connection.execute("PRAGMA journal_mode = WAL")
-        await connection.execute("PRAGMA synchronous = NORMAL")
-        return connection
+        role = "_writer" if _writing.get() else "_shared"
+        if getattr(self, role) is None:
+            async with self._opening:
+                if getattr(self, role) is None:
+                    connection = await self._opener.acquire()
+                    await connection.execute("PRAGMA journal_mode = WAL")
+                    await connection.execute("PRAGMA synchronous = NORMAL")
+                    setattr(self, role, connection)
+        return getattr(self, role)
 
     async def release(self, connection: Any) -> None:
-        if len(self._idle) < self._size and not connection.in_transaction:
-            self._idle.append(connection)
-        else:
-            await self._opener.release(connection)
+        if connection.in_transaction:  # a failure left it mid-transaction: start afresh
+            await self._forget(connection)
 
     async def close(self) -> None:
-        while self._idle:
-            await self._opener.release(self._idle.pop())
+        for connection in (self._shared, self._writer):
+            if connection is not None:
+                await self._forget(connection)
+
+    async def _forget(self, connection: Any) -> None:
+        if connection is self._shared:
+            self._shared = None
+        if connection is self._writer:
+            self._writer = None
+        await self._opener.release(connection)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._opener, name)
