@@ -1,4 +1,4 @@
-"""Fixtures over tests/harness.py: the shared project environment, rendered combinations,
+"""Fixtures over tests/harness.py: project environments, rendered combinations,
 and the local database servers the server-backed combinations run against.
 """
 
@@ -30,17 +30,9 @@ def require_server(server: Server) -> None:
 
 
 @pytest.fixture(scope="session")
-def project_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One virtual environment with every supported combination's dependencies."""
-    return build_venv(
-        render(tmp_path_factory.mktemp(f"deps-{name}"), **context)
-        for name, context in COMBINATIONS.items()
-    )
-
-
-@pytest.fixture(scope="session")
-def project_env(project_venv: Path) -> dict[str, str]:
-    return venv_env(project_venv)
+def project_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of the default project: exactly what it declares, built once."""
+    return venv_env(build_venv([render(tmp_path_factory.mktemp("default"))]))
 
 
 @pytest.fixture
@@ -64,19 +56,20 @@ def manage_database(project: Project, action: str) -> None:
 
 
 @pytest.fixture(params=sorted(COMBINATIONS))
-def project(
-    request: pytest.FixtureRequest, tmp_path: Path, project_env: dict[str, str]
-) -> Iterator[Project]:
+def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
     """A rendered combination; on a server backend, with a database of its own on that server."""
     context = COMBINATIONS[request.param]
     path = render(tmp_path, **context)
+    # Each combination runs in an environment of only what it declares, so a test that
+    # leans on another combination's driver fails here as it would for a user.
+    env = venv_env(build_venv([path]))
     server = SERVERS.get(context["database"])
     if server is None:
-        yield Project(path, project_env)
+        yield Project(path, env)
         return
     require_server(server)
     database = f"tpl_{secrets.token_hex(4)}"
-    project = Project(path, {**project_env, "DATABASE_URL": server.url.format(database=database)})
+    project = Project(path, {**env, "DATABASE_URL": server.url.format(database=database)})
     manage_database(project, "create")
     try:
         yield project

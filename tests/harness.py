@@ -1,4 +1,4 @@
-"""Rendering the template and building the one environment its rendered projects share.
+"""Rendering the template, and the virtual environments its rendered projects run in.
 
 Used by the template tests and by the benchmarks.
 """

@@ -34,8 +34,10 @@ def test_reads_the_environment_over_the_env_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("secret", ["change-me", "short", ""])
-def test_refuses_a_weak_secret_outside_debug(secret: str, tmp_path: Path) -> None:
-    environ = {"DATABASE_URL": "sqlite+aiosqlite:///x.db", "SECRET_KEY": secret}
+def test_refuses_a_weak_secret_outside_debug(
+    secret: str, tmp_path: Path, real_database_url: str
+) -> None:
+    environ = {"DATABASE_URL": real_database_url, "SECRET_KEY": secret}
     settings = Settings.from_environ(environ, env_file=tmp_path / ".env")
 
     with pytest.raises(SettingsError, match="SECRET_KEY"):
