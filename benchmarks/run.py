@@ -31,7 +31,7 @@ import httpx2 as httpx
 import websockets
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from tests.harness import SERVERS, build_venv, render, run, venv_env  # noqa: E402
+from tests.harness import SERVERS, build_venv, manage_database, render, run, venv_env  # noqa: E402
 
 HERE = Path(__file__).parent
 SERVER_CPU, LOAD_CPU = "0", "1"
@@ -184,8 +184,7 @@ def main() -> None:
     if options.database in SERVERS:
         database = SERVERS[options.database].url.format(database=f"bench_{secrets.token_hex(4)}")
         env["DATABASE_URL"] = database
-        create = "import asyncio, os; from my_service.database import create_database as c; asyncio.run(c(os.environ['DATABASE_URL']))"
-        run(["python", "-c", create], cwd=project, env=env)
+        manage_database(project, env, "create")
     else:
         env["DATABASE_URL"] = f"sqlite+aiosqlite:///{project / 'bench.db'}"
     env["DEBUG"] = "false"
@@ -231,13 +230,20 @@ def main() -> None:
             server.stop()
     suite = timed(lambda: run(["scripts/test", "-q", "-p", "no:cacheprovider"], cwd=project, env=env))
     if database:
-        drop = "import asyncio, os; from my_service.database import drop_database as d; asyncio.run(d(os.environ['DATABASE_URL']))"
-        run(["python", "-c", drop], cwd=project, env=env)
+        manage_database(project, env, "drop")
 
     report(options, scenarios, memory, events, cold_starts, render_times, suite)
 
 
-def report(options, scenarios, memory, events, cold_starts, render_times, suite) -> None:  # type: ignore[no-untyped-def]
+def report(
+    options: argparse.Namespace,
+    scenarios: list[Scenario],
+    memory: dict[str, tuple[int, int, int]],
+    events: list[float],
+    cold_starts: list[float],
+    render_times: list[float],
+    suite: float,
+) -> None:
     median = statistics.median
     print(f"\n{options.database}, {options.rounds} interleaved rounds of {options.duration}s, "
           "wrk -t1 -c64 on CPU 1, each server one process on CPU 0\n")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import COMBINATIONS, SERVERS, Server, build_venv, render, run, venv_env
+from .harness import COMBINATIONS, SERVERS, Server, build_venv, manage_database, render, venv_env
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -46,15 +46,6 @@ class Project:
     env: dict[str, str]  # what its scripts run with: the shared venv, its own DATABASE_URL
 
 
-def manage_database(project: Project, action: str) -> None:
-    """Create or drop the project's DATABASE_URL database with the project's own code."""
-    code = (
-        "import asyncio, os; from my_service.database import {action}_database as act; "
-        "asyncio.run(act(os.environ['DATABASE_URL']))"
-    ).format(action=action)
-    run(["python", "-c", code], cwd=project.path, env=project.env)
-
-
 @pytest.fixture(params=sorted(COMBINATIONS))
 def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
     """A rendered combination; on a server backend, with a database of its own on that server."""
@@ -70,8 +61,8 @@ def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]
     require_server(server)
     database = f"tpl_{secrets.token_hex(4)}"
     project = Project(path, {**env, "DATABASE_URL": server.url.format(database=database)})
-    manage_database(project, "create")
+    manage_database(project.path, project.env, "create")
     try:
         yield project
     finally:
-        manage_database(project, "drop")
+        manage_database(project.path, project.env, "drop")

@@ -102,3 +102,14 @@ def venv_env(venv: Path) -> dict[str, str]:
     env.pop("VIRTUAL_ENV", None)
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+def manage_database(project: Path, env: Mapping[str, str], action: str) -> None:
+    """Create or drop the database at the project's DATABASE_URL, with the project's own code."""
+    package = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["hatch"]["build"][
+        "targets"]["wheel"]["packages"][0]
+    code = (
+        f"import asyncio, os; from {package}.database import {action}_database as act; "
+        "asyncio.run(act(os.environ['DATABASE_URL']))"
+    )
+    run(["python", "-c", code], cwd=project, env=env)
