@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 
-from .harness import COMBINATIONS, SERVERS, Server, build_venv, manage_database, render, venv_env
+from .harness import COMBINATIONS, SERVERS, Server, build_venv, manage_database, render, run, venv_env
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -66,3 +70,50 @@ def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]
         yield project
     finally:
         manage_database(project.path, project.env, "drop")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def wait_until_up(url: str, server: subprocess.Popen[str], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"server exited with {server.returncode}: {server.communicate()[0]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    pytest.fail(f"{url} did not answer within {seconds}s")
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    """Stop a server started in its own session, with everything it spawned; return its output."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    output, _ = process.communicate(timeout=30)
+    return output
+
+
+@pytest.fixture
+def server(tmp_path: Path, project_env: dict[str, str]) -> Iterator[str]:
+    project = render(tmp_path)
+    run(["scripts/migrate", "upgrade", "head"], cwd=project, env=project_env)
+    port = free_port()
+    env = {**project_env, "HOST": "127.0.0.1", "PORT": str(port)}
+    process = subprocess.Popen(
+        ["scripts/start"], cwd=project, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base}/health/live", process)
+        yield base
+    finally:
+        output = stop(process)
+    assert "Traceback" not in output, output

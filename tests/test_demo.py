@@ -9,7 +9,7 @@ import sys
 import httpx2 as httpx
 
 from .harness import ROOT
-from .test_live_server import free_port, stop, wait_until_up
+from .conftest import free_port, stop, wait_until_up
 
 
 def test_demo_serves_the_default_project() -> None:
