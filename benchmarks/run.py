@@ -187,50 +187,52 @@ def main() -> None:
         manage_database(project, env, "create")
     else:
         env["DATABASE_URL"] = f"sqlite+aiosqlite:///{project / 'bench.db'}"
-    env["DEBUG"] = "false"
-    run(["scripts/migrate", "upgrade", "head"], cwd=project, env=env)
-
-    app = Server("app", ["scripts/start"], project, env)
-    node = Server("node", ["node", str(HERE / "node_server.js")], HERE, env, health="/")
-    raw = Server("raw driver", ["python", "-m", "uvicorn", "raw_app:app", "--app-dir", str(HERE),
-                                "--host", "127.0.0.1", "--port", "{port}", "--no-access-log"],
-                 project, {**env, "BENCH_PACKAGE": "my_service"}, health="/api/notes/1")
-    raw.command = [part.replace("{port}", str(raw.port)) for part in raw.command]
-
-    cold_starts = []
-    for _ in range(3):
-        cold_starts.append(app.start())
-        app.stop()
     try:
-        for server in (app, node):
-            server.start()
-        for n in range(100):
-            httpx.post(f"{app.url}/api/notes", json={"title": f"seed {n}", "body": "x" * 200})
-        raw.start()
-        scenarios = [
-            Scenario("JSON health (no I/O)", app, node, "/health/live", "/"),
-            Scenario("GET /api/notes/{id}", app, raw, "/api/notes/7", "/api/notes/7"),
-            Scenario("GET /api/notes?limit=20", app, node, "/api/notes?limit=20", "/"),
-            Scenario("POST /api/notes", app, node, "/api/notes", "/", script="post.lua"),
-        ]
-        for server in (app, node, raw):
-            wrk(server.url + server.health, 2)
-            server.warm_rss = server.memory("VmRSS")
-        for round_number in range(options.rounds):
-            for scenario in scenarios:
-                pair = [("baseline", scenario.baseline, scenario.baseline_path, None),
-                        ("server", scenario.server, scenario.path, scenario.script)]
-                for key, server, path, script in pair[:: 1 if round_number % 2 else -1]:
-                    scenario.runs[key].append(wrk(server.url + path, options.duration, script))
-        events = [fan_out(app) for _ in range(options.rounds)]
-        memory = {server.name: (server.warm_rss, server.memory("VmRSS"), server.memory("VmHWM"))
-                  for server in (app, node, raw)}
+        env["DEBUG"] = "false"
+        run(["scripts/migrate", "upgrade", "head"], cwd=project, env=env)
+
+        app = Server("app", ["scripts/start"], project, env)
+        node = Server("node", ["node", str(HERE / "node_server.js")], HERE, env, health="/")
+        raw = Server("raw driver", ["python", "-m", "uvicorn", "raw_app:app", "--app-dir", str(HERE),
+                                    "--host", "127.0.0.1", "--port", "{port}", "--no-access-log"],
+                     project, {**env, "BENCH_PACKAGE": "my_service"}, health="/api/notes/1")
+        raw.command = [part.replace("{port}", str(raw.port)) for part in raw.command]
+
+        cold_starts = []
+        for _ in range(3):
+            cold_starts.append(app.start())
+            app.stop()
+        try:
+            for server in (app, node):
+                server.start()
+            for n in range(100):
+                httpx.post(f"{app.url}/api/notes", json={"title": f"seed {n}", "body": "x" * 200})
+            raw.start()
+            scenarios = [
+                Scenario("JSON health (no I/O)", app, node, "/health/live", "/"),
+                Scenario("GET /api/notes/{id}", app, raw, "/api/notes/7", "/api/notes/7"),
+                Scenario("GET /api/notes?limit=20", app, node, "/api/notes?limit=20", "/"),
+                Scenario("POST /api/notes", app, node, "/api/notes", "/", script="post.lua"),
+            ]
+            for server in (app, node, raw):
+                wrk(server.url + server.health, 2)
+                server.warm_rss = server.memory("VmRSS")
+            for round_number in range(options.rounds):
+                for scenario in scenarios:
+                    pair = [("baseline", scenario.baseline, scenario.baseline_path, None),
+                            ("server", scenario.server, scenario.path, scenario.script)]
+                    for key, server, path, script in pair[:: 1 if round_number % 2 else -1]:
+                        scenario.runs[key].append(wrk(server.url + path, options.duration, script))
+            events = [fan_out(app) for _ in range(options.rounds)]
+            memory = {server.name: (server.warm_rss, server.memory("VmRSS"), server.memory("VmHWM"))
+                      for server in (app, node, raw)}
+        finally:
+            for server in (app, node, raw):
+                server.stop()
+        suite = timed(lambda: run(["scripts/test", "-q", "-p", "no:cacheprovider"], cwd=project, env=env))
     finally:
-        for server in (app, node, raw):
-            server.stop()
-    suite = timed(lambda: run(["scripts/test", "-q", "-p", "no:cacheprovider"], cwd=project, env=env))
-    if database:
-        manage_database(project, env, "drop")
+        if database:
+            manage_database(project, env, "drop")
 
     report(options, scenarios, memory, events, cold_starts, render_times, suite)
 
