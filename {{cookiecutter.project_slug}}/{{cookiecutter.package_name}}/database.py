@@ -13,17 +13,19 @@ import importlib.util
 import logging
 import re
 import shutil
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import databases
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Compiled, Dialect, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.cache_key import CacheKey
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.ddl import DDLElement
 from sqlalchemy.sql.elements import BindParameter
 
@@ -48,6 +50,8 @@ class DatabaseUnavailable(Exception):
 class Database:
     """A connection pool with the queries the app needs; rows come back as plain dicts.
 
+    Reads run the statement's cached SQL on the driver connection `databases` hands out, and
+    process the rows once (see `_Plan`); writes and transactions go through `databases`.
     If the server is down at start-up the app still starts: every call tries to connect
     again, and raises `DatabaseUnavailable` until the server answers.
     """
@@ -59,8 +63,10 @@ class Database:
         backend = make_url(url).get_backend_name()
         options = _pool_options(backend, min_size, max_size, timeout)
         self._database = databases.Database(url, **options)
+        self._dialect: Dialect = self._database._backend._dialect
+        self._fetch = _FETCH[backend]
+        self._plans: dict[Any, _Plan] = {}
         self._connecting = asyncio.Lock()
-        self._compiled: dict[Any, Compiled] = {}
         # SQLite takes one writer at a time: transactions queue here rather than on its lock.
         self._one_writer: AbstractAsyncContextManager[Any] = (
             asyncio.Lock() if backend == "sqlite" else nullcontext()
@@ -84,21 +90,35 @@ class Database:
             await self._database.disconnect()
 
     async def fetch_all(self, query: Query, values: Mapping[str, Any] | None = None) -> list[Row]:
-        database = await self._connected()
-        with _outages():
-            rows = await database.fetch_all(self._prepare(query, values))
-        return [_row(record) for record in rows]
+        bound = self._bind(query, values)
+        if bound is None or not bound[0].columns:  # DDL, IN lists, or SQL naming no columns
+            database = await self._connected()
+            with _outages():
+                records = await database.fetch_all(self._prepare(query, values))
+            return [_record(record) for record in records]
+        plan, arguments = bound
+        return [plan.row(values) for values in await self._read(plan, arguments, one=False)]
 
     async def fetch_one(self, query: Query, values: Mapping[str, Any] | None = None) -> Row | None:
-        database = await self._connected()
-        with _outages():
-            row = await database.fetch_one(self._prepare(query, values))
-        return None if row is None else _row(row)
+        bound = self._bind(query, values)
+        if bound is None or not bound[0].columns:
+            database = await self._connected()
+            with _outages():
+                record = await database.fetch_one(self._prepare(query, values))
+            return None if record is None else _record(record)
+        plan, arguments = bound
+        rows = await self._read(plan, arguments, one=True)
+        return plan.row(rows[0]) if rows else None
 
     async def fetch_val(self, query: Query, values: Mapping[str, Any] | None = None) -> Any:
-        database = await self._connected()
-        with _outages():
-            return await database.fetch_val(self._prepare(query, values))
+        bound = self._bind(query, values)
+        if bound is None:
+            database = await self._connected()
+            with _outages():
+                return await database.fetch_val(self._prepare(query, values))
+        plan, arguments = bound
+        rows = await self._read(plan, arguments, one=True)
+        return plan.value(rows[0]) if rows else None
 
     async def execute(self, query: Query, values: Mapping[str, Any] | None = None) -> Any:
         """Run a write; for an insert the result is the new row's primary key."""
@@ -128,13 +148,45 @@ class Database:
         """Raise `DatabaseUnavailable` unless the database answers a trivial query."""
         await self.fetch_val("SELECT 1")
 
+    async def _read(self, plan: _Plan, arguments: Any, *, one: bool) -> Sequence[Any]:
+        # The connection of this task's transaction, if it holds one; else one from the pool.
+        database = await self._connected()
+        with _outages():
+            async with database.connection() as connection:
+                async with connection._query_lock:
+                    return await self._fetch(connection.raw_connection, plan.sql, arguments, one)
+
+    def _bind(self, query: Query, values: Mapping[str, Any] | None) -> tuple[_Plan, Any] | None:
+        """The cached plan for `query` and the driver's arguments for this call, if it has one."""
+        if isinstance(query, str):
+            plan = self._plans.get(query) or self._plan(query, text(query))
+            extracted = None
+        else:
+            key = query._generate_cache_key()
+            if key is None or isinstance(query, DDLElement):
+                return None
+            if any(value.expanding for value in key.bindparams):  # IN lists change the SQL
+                return None
+            plan = self._plans.get(key.key) or self._plan(key.key, query, key)
+            extracted = key.bindparams
+        return plan, plan.arguments(values, extracted)
+
+    def _plan(self, cache_key: Any, statement: ClauseElement, key: CacheKey | None = None) -> _Plan:
+        if len(self._plans) > 1000:  # dynamic SQL should not grow the cache without bound
+            self._plans.clear()
+        compiled = statement.compile(
+            dialect=self._dialect, cache_key=key, compile_kwargs={"render_postcompile": True}
+        )
+        assert isinstance(compiled, SQLCompiler)  # noqa: S101 - DDL never gets here
+        plan = self._plans[cache_key] = _Plan(compiled, self._dialect)
+        return plan
+
     def _prepare(self, query: Query, values: Mapping[str, Any] | None) -> Any:
+        """The statement to hand to `databases`, compiling from the plan cache."""
         statement = text(query).bindparams(**values or {}) if isinstance(query, str) else query
         if isinstance(statement, DDLElement):
             return statement
-        if len(self._compiled) > 1000:  # dynamic SQL should not grow the cache without bound
-            self._compiled.clear()
-        return _CachedStatement(statement, self._compiled)
+        return _CachedStatement(statement, self)
 
     async def _connected(self) -> databases.Database:
         if not self._database.is_connected:
@@ -145,10 +197,63 @@ class Database:
         return self._database
 
 
+class _Plan:
+    """A statement compiled once for a dialect: its driver SQL, argument order and row reader.
+
+    SQLAlchemy compiles the statement and supplies each type's bind and result processors, so
+    values go in and come out as they would through `databases`, minus its per-query work.
+    """
+
+    def __init__(self, compiled: SQLCompiler, dialect: Dialect) -> None:
+        self.compiled = compiled
+        self.sql = compiled.string
+        if dialect.paramstyle == "qmark":  # SQLite: positional, in the order of the SQL
+            self.names: list[str] | None = list(compiled.positiontup or ())
+        elif dialect.name == "postgresql":  # asyncpg: $1, $2 ... for `databases`' pyformat
+            names = compiled.bind_names.values()
+            self.names = sorted({compiled.escaped_bind_names.get(name, name) for name in names})
+            self.sql = self.sql % {name: f"${n}" for n, name in enumerate(self.names, 1)}
+        else:  # MySQL drivers take pyformat with a dict of values
+            self.names = None
+        # Tuple-valued processors belong to IN lists, which never get a plan.
+        self.binds = cast(Mapping[str, Callable[[Any], Any]], compiled._bind_processors)
+        self.columns = [column[0] for column in compiled._result_columns]
+        self.results = [
+            column[3]._cached_result_processor(dialect, None) for column in compiled._result_columns
+        ]
+        self.processed = any(self.results)
+
+    def arguments(
+        self, values: Mapping[str, Any] | None, extracted: Sequence[BindParameter[Any]] | None
+    ) -> Any:
+        params = self.compiled.construct_params(
+            params=dict(values) if values else None, extracted_parameters=extracted
+        )
+        binds = self.binds
+        for name, process in binds.items():
+            if name in params:
+                params[name] = process(params[name])
+        if self.names is None:
+            return params
+        return [params[name] for name in self.names]
+
+    def row(self, values: Sequence[Any]) -> Row:
+        if not self.processed:
+            return dict(zip(self.columns, values, strict=True))
+        return {
+            column: value if process is None else process(value)
+            for column, process, value in zip(self.columns, self.results, values, strict=True)
+        }
+
+    def value(self, values: Sequence[Any]) -> Any:
+        process = self.results[0] if self.results else None
+        return values[0] if process is None else process(values[0])
+
+
 class _Compiled:
     """A cached compiled statement, answering with the values of the statement at hand."""
 
-    def __init__(self, compiled: Compiled, values: Sequence[BindParameter[Any]]) -> None:
+    def __init__(self, compiled: Compiled, values: Sequence[BindParameter[Any]] | None) -> None:
         self._compiled = compiled
         self._values = values
 
@@ -170,22 +275,17 @@ class _CachedStatement:
     SQLAlchemy's own cache key (the statement's shape without its values) instead.
     """
 
-    def __init__(self, statement: ClauseElement, cache: dict[Any, Compiled]) -> None:
+    def __init__(self, statement: ClauseElement, database: Database) -> None:
         self._statement = statement
-        self._cache = cache
+        self._database = database
 
     def compile(self, dialect: Dialect, compile_kwargs: dict[str, Any]) -> Any:
         key = self._statement._generate_cache_key()
         if key is None or any(value.expanding for value in key.bindparams):
             return self._statement.compile(dialect=dialect, compile_kwargs=compile_kwargs)
-        compiled = self._cache.get(key.key)
-        if compiled is None:
-            compiled = self._statement.compile(
-                dialect=dialect, cache_key=key, compile_kwargs=compile_kwargs
-            )
-            self._cache[key.key] = compiled
-            return compiled
-        return _Compiled(compiled, key.bindparams)
+        plans = self._database._plans
+        plan = plans.get(key.key) or self._database._plan(key.key, self._statement, key)
+        return _Compiled(plan.compiled, key.bindparams)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._statement, name)
@@ -258,7 +358,37 @@ def _pool_options(backend: str, min_size: int, max_size: int, timeout: float) ->
     }
 
 
-def _row(record: Any) -> Row:
+# Reads on the driver connection: `one` asks for the first row only, where the driver can.
+
+
+async def _sqlite_fetch(connection: Any, sql: str, arguments: Any, one: bool) -> Sequence[Any]:
+    # One trip to aiosqlite's thread; a query read with fetch_one here is by key.
+    rows: Sequence[Any] = await connection.execute_fetchall(sql, arguments)
+    return rows
+
+
+async def _asyncpg_fetch(connection: Any, sql: str, arguments: Any, one: bool) -> Sequence[Any]:
+    if one:
+        row = await connection.fetchrow(sql, *arguments)
+        return [] if row is None else [row]
+    rows: Sequence[Any] = await connection.fetch(sql, *arguments)
+    return rows
+
+
+async def _mysql_fetch(connection: Any, sql: str, arguments: Any, one: bool) -> Sequence[Any]:
+    async with connection.cursor() as cursor:
+        await cursor.execute(sql, arguments)
+        if one:
+            row = await cursor.fetchone()
+            return [] if row is None else [row]
+        rows: Sequence[Any] = await cursor.fetchall()
+        return rows
+
+
+_FETCH = {"sqlite": _sqlite_fetch, "postgresql": _asyncpg_fetch, "mysql": _mysql_fetch}
+
+
+def _record(record: Any) -> Row:
     # Iterating a `databases` record yields its column names; indexing converts the value.
     return {column: record[column] for column in record}
 
