@@ -100,12 +100,20 @@ def stop(process: subprocess.Popen[str]) -> str:
     return output
 
 
+# What each production server prints when it starts, to tell which one scripts/start ran.
+BANNERS = {"granian": "Starting granian", "uvicorn": "Uvicorn running on"}
+
+
 @pytest.fixture
-def server(tmp_path: Path, project_env: dict[str, str]) -> Iterator[str]:
+def server(
+    request: pytest.FixtureRequest, tmp_path: Path, project_env: dict[str, str]
+) -> Iterator[str]:
+    """The default project served by scripts/start; parametrize indirectly to pick the server."""
+    name = getattr(request, "param", "granian")
     project = render(tmp_path)
     run(["scripts/migrate", "upgrade", "head"], cwd=project, env=project_env)
     port = free_port()
-    env = {**project_env, "HOST": "127.0.0.1", "PORT": str(port)}
+    env = {**project_env, "HOST": "127.0.0.1", "PORT": str(port), "SERVER": name}
     process = subprocess.Popen(
         ["scripts/start"], cwd=project, env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
@@ -117,3 +125,4 @@ def server(tmp_path: Path, project_env: dict[str, str]) -> Iterator[str]:
     finally:
         output = stop(process)
     assert "Traceback" not in output, output
+    assert BANNERS[name] in output, output

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import httpx2 as httpx
 import pytest
 from websockets.exceptions import ConnectionClosedError
 from websockets.sync.client import connect
 
+from .harness import CommandFailed, run
 
+# The production servers scripts/start offers; each live test runs on both.
+both_servers = pytest.mark.parametrize("server", ["granian", "uvicorn"], indirect=True)
+
+
+@both_servers
 def test_crud_round_trip_over_http(server: str) -> None:
     with httpx.Client(base_url=server, timeout=5) as client:
         created = client.post("/api/notes", json={"title": "Groceries", "body": "milk"})
@@ -27,6 +35,7 @@ def test_crud_round_trip_over_http(server: str) -> None:
         assert "Notes" in client.get("/").text
 
 
+@both_servers
 def test_websocket_client_receives_a_note_created_over_http(server: str) -> None:
     socket_url = server.replace("http://", "ws://") + "/ws/notes"
     with connect(socket_url, open_timeout=5) as listener, connect(socket_url) as bystander:
@@ -44,3 +53,8 @@ def test_websocket_client_receives_a_note_created_over_http(server: str) -> None
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
         listener.send(json.dumps({"type": "ping"}))
         assert json.loads(listener.recv(timeout=5)) == {"type": "pong"}
+
+
+def test_start_refuses_an_unknown_server(default_project: Path) -> None:
+    with pytest.raises(CommandFailed, match="SERVER must be granian or uvicorn, not 'nginx'"):
+        run(["scripts/start"], cwd=default_project, env={**os.environ, "SERVER": "nginx"})

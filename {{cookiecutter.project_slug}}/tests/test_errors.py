@@ -21,10 +21,3 @@ def test_unexpected_exception_is_a_json_500_without_details(app: Starlette) -> N
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["title"] == "Internal Server Error"
     assert "something the code did not expect" not in response.text
-
-
-def test_unknown_host_is_refused(app: Starlette) -> None:
-    with TestClient(app, base_url="http://evil.example") as client:
-        response = client.get(app.url_path_for("health_live"))
-
-    assert response.status_code == 400

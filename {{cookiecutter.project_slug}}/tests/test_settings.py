@@ -23,6 +23,7 @@ def test_reads_the_environment_over_the_env_file(tmp_path: Path) -> None:
             "DATABASE_URL": "sqlite+aiosqlite:///from-env.db",
             "SECRET_KEY": GOOD_SECRET,
             "ALLOWED_HOSTS": "example.com, api.example.com",
+            "FORWARDED_ALLOW_IPS": "10.0.0.1, 10.0.0.0/24",
         },
         env_file=env_file,
     )
@@ -30,6 +31,7 @@ def test_reads_the_environment_over_the_env_file(tmp_path: Path) -> None:
     assert settings.database_url == "sqlite+aiosqlite:///from-env.db"
     assert settings.debug is True
     assert settings.allowed_hosts == ("example.com", "api.example.com")
+    assert settings.forwarded_allow_ips == ("10.0.0.1", "10.0.0.0/24")
     assert GOOD_SECRET not in repr(settings)
 
 

@@ -12,10 +12,11 @@ from typing import Any
 import pydantic
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ExceptionHandler
 
 from .database import DatabaseUnavailable
+from .responses import JSONResponse
 
 
 class ProblemResponse(JSONResponse):

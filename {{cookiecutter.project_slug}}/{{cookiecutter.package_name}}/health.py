@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from .database import Database, DatabaseUnavailable
 from .errors import problem
+from .responses import JSONResponse
 
 
 async def live(request: Request) -> Response:

@@ -10,10 +10,11 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.templating import Jinja2Templates
 
+from .responses import JSONResponse
 from .schemas import MAX_ID, Problem
 
 TITLE = "{{ cookiecutter.project_name }}"

@@ -25,6 +25,7 @@ class Settings:
     secret_key: Secret = field(repr=False)
     debug: bool = False
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
+    forwarded_allow_ips: tuple[str, ...] = ()
     broadcast_url: str = "memory://"
     database_pool_min: int = 1
     database_pool_max: int = 10
@@ -41,6 +42,9 @@ class Settings:
             debug=config("DEBUG", cast=bool, default=False),
             allowed_hosts=tuple(
                 config("ALLOWED_HOSTS", cast=CommaSeparatedStrings, default="127.0.0.1,localhost")
+            ),
+            forwarded_allow_ips=tuple(
+                config("FORWARDED_ALLOW_IPS", cast=CommaSeparatedStrings, default="")
             ),
             broadcast_url=config("BROADCAST_URL", default="memory://"),
             database_pool_min=config("DATABASE_POOL_MIN", cast=int, default=1),

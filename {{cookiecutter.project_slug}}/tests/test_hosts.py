@@ -1,0 +1,57 @@
+"""Which Host headers the app answers, and whose X-Forwarded-* headers it believes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from starlette.testclient import TestClient
+
+from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.settings import Settings
+
+
+def get_live(settings: Settings, base_url: str) -> int:
+    with TestClient(create_app(settings), base_url=base_url) as client:
+        return client.get("/health/live").status_code
+
+
+@pytest.mark.parametrize(
+    ("allowed", "base_url", "status"),
+    [
+        (("testserver",), "http://testserver", 200),
+        (("127.0.0.1",), "http://127.0.0.1:8000", 200),
+        (("*.example.com",), "http://api.example.com", 200),
+        (("testserver",), "http://evil.example", 400),
+        (("127.0.0.1",), "http://127.0.0.1.evil.example", 400),
+        (("*.example.com",), "http://example.com.evil.example", 400),
+    ],
+)
+def test_only_allowed_hosts_are_answered(
+    settings: Settings, allowed: tuple[str, ...], base_url: str, status: int
+) -> None:
+    assert get_live(dataclasses.replace(settings, allowed_hosts=allowed), base_url) == status
+
+
+def create_through_proxy(settings: Settings) -> str:
+    with TestClient(create_app(settings)) as client:  # the client's address is "testclient"
+        response = client.post(
+            "/api/notes",
+            json={"title": "behind a proxy"},
+            headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"},
+        )
+    assert response.status_code == 201
+    return response.headers["location"]
+
+
+def test_links_use_the_scheme_a_trusted_proxy_forwards(settings: Settings) -> None:
+    trusted = dataclasses.replace(settings, forwarded_allow_ips=("testclient",))
+
+    assert create_through_proxy(trusted).startswith("https://testserver/api/notes/")
+
+
+def test_forwarded_headers_are_ignored_unless_the_proxy_is_trusted(settings: Settings) -> None:
+    untrusted = dataclasses.replace(settings, forwarded_allow_ips=("10.0.0.1",))
+
+    assert create_through_proxy(settings).startswith("http://testserver/")
+    assert create_through_proxy(untrusted).startswith("http://testserver/")
