@@ -5,7 +5,7 @@ Rounds interleave each route's server with its baseline, and the table shows med
 next to its ratio to the baseline measured in the same invocation. Nothing here is a test:
 the figures depend on the machine, so they are printed, not asserted.
 
-    scripts/bench [--database sqlite|postgresql] [--rounds 3] [--duration 10]
+    scripts/bench [--database sqlite|postgresql] [--rounds 3] [--duration 10] [--python PATH]
 """
 
 from __future__ import annotations
@@ -84,10 +84,21 @@ class Server:
         self.process = None
 
     def memory(self, field_name: str) -> int:
-        """VmRSS (now) or VmHWM (peak) of the server process, in KiB."""
+        """VmRSS (now) or VmHWM (peak) in KiB, summed over the server's processes.
+
+        Granian runs the app in a worker process under a supervisor: both count.
+        """
         assert self.process is not None
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        return int(re.search(rf"{field_name}:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                group = int(stat.read_text().rpartition(")")[2].split()[2])
+                if group == self.process.pid:
+                    status = (stat.parent / "status").read_text()
+                    total += int(re.search(rf"{field_name}:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+            except (OSError, ValueError):  # the process ended meanwhile
+                continue
+        return total
 
 
 @dataclass
@@ -172,6 +183,8 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=10, help="seconds per load run")
+    parser.add_argument("--python", default=sys.executable,
+                        help="the interpreter the project runs on (default: this one)")
     options = parser.parse_args()
     os.sched_setaffinity(0, {int(LOAD_CPU)})
 
@@ -179,7 +192,10 @@ def main() -> None:
     render_times = [timed(lambda n=n: render(work / f"render-{n}", database=options.database))
                     for n in range(3)]
     project = work / "render-0" / "my-service"
-    env = venv_env(build_venv([project]))
+    venv = build_venv([project], options.python)
+    env = venv_env(venv)
+    interpreter = run([str(venv / "bin" / "python"), "-c", "import sys; print(sys.version)"],
+                      cwd=project).stdout.split()[0]
     database = None
     if options.database in SERVERS:
         database = SERVERS[options.database].url.format(database=f"bench_{secrets.token_hex(4)}")
@@ -191,31 +207,37 @@ def main() -> None:
         env["DEBUG"] = "false"
         run(["scripts/migrate", "upgrade", "head"], cwd=project, env=env)
 
-        app = Server("app", ["scripts/start"], project, env)
+        # Every Python server is the project's own scripts/start: its production settings.
+        app = Server("app (granian)", ["scripts/start"], project, {**env, "SERVER": "granian"})
+        uvicorn = Server("app (uvicorn)", ["scripts/start"], project, {**env, "SERVER": "uvicorn"})
         node = Server("node", ["node", str(HERE / "node_server.js")], HERE, env, health="/")
-        raw = Server("raw driver", ["python", "-m", "uvicorn", "raw_app:app", "--app-dir", str(HERE),
-                                    "--host", "127.0.0.1", "--port", "{port}", "--no-access-log"],
-                     project, {**env, "BENCH_PACKAGE": "my_service"}, health="/api/notes/1")
-        raw.command = [part.replace("{port}", str(raw.port)) for part in raw.command]
+        raw_env = {**env, "SERVER": "granian", "BENCH_PACKAGE": "my_service",
+                   "PYTHONPATH": str(HERE / "raw_driver")}
+        raw = Server("app, raw driver", ["scripts/start"], project, raw_env, health="/api/notes/1")
+        servers = (app, uvicorn, node, raw)
 
         cold_starts = []
         for _ in range(3):
             cold_starts.append(app.start())
             app.stop()
         try:
-            for server in (app, node):
+            for server in (app, uvicorn, node):
                 server.start()
             for n in range(100):
                 httpx.post(f"{app.url}/api/notes", json={"title": f"seed {n}", "body": "x" * 200})
             raw.start()
             scenarios = [
                 Scenario("JSON health (no I/O)", app, node, "/health/live", "/"),
+                Scenario("JSON health (no I/O)", uvicorn, node, "/health/live", "/"),
                 Scenario("GET /api/notes/{id}", app, raw, "/api/notes/7", "/api/notes/7"),
                 Scenario("GET /api/notes?limit=20", app, node, "/api/notes?limit=20", "/"),
                 Scenario("POST /api/notes", app, node, "/api/notes", "/", script="post.lua"),
             ]
-            for server in (app, node, raw):
-                wrk(server.url + server.health, 2)
+            # Warm-up: every route each server is measured on, under load, before RSS is read.
+            for scenario in scenarios:
+                wrk(scenario.server.url + scenario.path, 2, scenario.script)
+                wrk(scenario.baseline.url + scenario.baseline_path, 2)
+            for server in servers:
                 server.warm_rss = server.memory("VmRSS")
             for round_number in range(options.rounds):
                 for scenario in scenarios:
@@ -225,15 +247,16 @@ def main() -> None:
                         scenario.runs[key].append(wrk(server.url + path, options.duration, script))
             events = [fan_out(app) for _ in range(options.rounds)]
             memory = {server.name: (server.warm_rss, server.memory("VmRSS"), server.memory("VmHWM"))
-                      for server in (app, node, raw)}
+                      for server in servers}
         finally:
-            for server in (app, node, raw):
+            for server in servers:
                 server.stop()
         suite = timed(lambda: run(["scripts/test", "-q", "-p", "no:cacheprovider"], cwd=project, env=env))
     finally:
         if database:
             manage_database(project, env, "drop")
 
+    print(f"\nPython {interpreter} ({options.python})")
     report(options, scenarios, memory, events, cold_starts, render_times, suite)
 
 

@@ -74,20 +74,21 @@ class CommandFailed(Exception):
     """A command exited non-zero; the message holds its output."""
 
 
-def build_venv(projects: Iterable[Path]) -> Path:
+def build_venv(projects: Iterable[Path], python: str = sys.executable) -> Path:
     """A virtual environment with every dependency the given projects declare, built once.
 
-    It lives under .cache/, named by a hash of its requirements, and is reused while they
-    stay the same. Concurrent callers wait for the one building it.
+    It lives under .cache/, named by a hash of its interpreter and requirements, and is reused
+    while they stay the same. Concurrent callers wait for the one building it.
     """
     wanted = sorted({requirement for project in projects for requirement in requirements(project)})
     listing = "\n".join(wanted) + "\n"
-    venv = CACHE / f"project-venv-{hashlib.sha256(listing.encode()).hexdigest()[:12]}"
+    digest = hashlib.sha256(f"{python}\n{listing}".encode()).hexdigest()[:12]
+    venv = CACHE / f"project-venv-{digest}"
     CACHE.mkdir(exist_ok=True)
     with open(CACHE / "project-venv.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (venv / "requirements.txt").is_file():
-            run([sys.executable, "-m", "venv", "--clear", str(venv)], cwd=ROOT)
+            run([python, "-m", "venv", "--clear", str(venv)], cwd=ROOT)
             pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
             run([*pip, "install", "--quiet", "--upgrade", "pip"], cwd=ROOT)
             (venv / "wanted.txt").write_text(listing)
