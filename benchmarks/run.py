@@ -233,10 +233,11 @@ def main() -> None:
                 Scenario("GET /api/notes?limit=20", app, node, "/api/notes?limit=20", "/"),
                 Scenario("POST /api/notes", app, node, "/api/notes", "/", script="post.lua"),
             ]
-            # Warm-up: every route each server is measured on, under load, before RSS is read.
+            # Warm-up: each measured workload once, shorter, before RSS is read.
             for scenario in scenarios:
                 wrk(scenario.server.url + scenario.path, 2, scenario.script)
                 wrk(scenario.baseline.url + scenario.baseline_path, 2)
+            fan_out(app, events=20)
             for server in servers:
                 server.warm_rss = server.memory("VmRSS")
             for round_number in range(options.rounds):
