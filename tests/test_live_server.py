@@ -55,6 +55,18 @@ def test_websocket_client_receives_a_note_created_over_http(server: str) -> None
         assert json.loads(listener.recv(timeout=5)) == {"type": "pong"}
 
 
+@pytest.mark.parametrize("server", ["granian"], indirect=True)
+def test_default_server_speaks_http2_over_cleartext(server: str) -> None:
+    # Prior knowledge (h2c), as a proxy or a service mesh in front of the app would use it.
+    with httpx.Client(base_url=server, http1=False, http2=True, timeout=5) as client:
+        response = client.get("/health/live")
+        created = client.post("/api/notes", json={"title": "over h2"})
+
+    assert response.http_version == "HTTP/2"
+    assert response.json() == {"status": "ok"}
+    assert created.status_code == 201 and created.http_version == "HTTP/2"
+
+
 def test_start_refuses_an_unknown_server(default_project: Path) -> None:
     with pytest.raises(CommandFailed, match="SERVER must be granian or uvicorn, not 'nginx'"):
         run(["scripts/start"], cwd=default_project, env={**os.environ, "SERVER": "nginx"})
