@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import pytest
+from sqlalchemy import select
 
 from {{ cookiecutter.package_name }}.database import Database, url_problem
 from {{ cookiecutter.package_name }}.tables import notes
@@ -73,6 +75,28 @@ async def test_statements_of_one_shape_answer_with_their_own_values(db: Database
 
     assert [row["title"] for row in core if row] == ["n0", "n1", "n2"]
     assert raw == ["n0", "n1", "n2"]
+
+
+async def test_values_come_back_as_their_column_types(db: Database) -> None:
+    note_id = await db.execute(notes.insert().values(title="typed", body=""))
+
+    row = await db.fetch_one(notes.select().where(notes.c.id == note_id))
+    created = await db.fetch_val(select(notes.c.created_at).where(notes.c.id == note_id))
+
+    assert row is not None and isinstance(row["created_at"], datetime)
+    assert isinstance(created, datetime) and isinstance(row["id"], int)
+
+
+async def test_in_lists_and_reads_inside_a_transaction(db: Database) -> None:
+    ids = [await db.execute(notes.insert().values(title=f"n{n}", body="")) for n in range(4)]
+
+    chosen = await db.fetch_all(notes.select().where(notes.c.id.in_(ids[1:3])).order_by("id"))
+    async with db.transaction():
+        new_id = await db.execute(notes.insert().values(title="uncommitted", body=""))
+        inside = await db.fetch_one(notes.select().where(notes.c.id == new_id))
+
+    assert [row["title"] for row in chosen] == ["n1", "n2"]
+    assert inside is not None and inside["title"] == "uncommitted"
 
 
 @pytest.mark.parametrize(
