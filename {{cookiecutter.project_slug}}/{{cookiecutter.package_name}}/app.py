@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from importlib import import_module
+from importlib.util import find_spec
 from pathlib import Path
 from typing import TypedDict
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
-from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from . import errors, health, live, notes, openapi, pages
+from . import errors, health, idempotency, live, notes, openapi, pages
 from .database import Database
+from .drain import Drain
 from .events import Events
+from .middleware import Cors, Guard
+from .ratelimit import WriteLimit
 from .settings import Settings
 
 HERE = Path(__file__).parent
+# User accounts, in projects made with them: accounts.py adds their routes and middleware.
+ACCOUNTS = f"{__package__}.accounts"
 
 
 class State(TypedDict):
@@ -30,28 +36,14 @@ class State(TypedDict):
     settings: Settings
     database: Database
     events: Events
+    drain: Drain
     templates: Jinja2Templates
-
-
-class AllowedHosts(TrustedHostMiddleware):
-    """Starlette's Host header check, with a fast path for hosts listed by their exact name."""
-
-    def __init__(self, app: ASGIApp, allowed_hosts: list[str]) -> None:
-        super().__init__(app, allowed_hosts)
-        self.exact = frozenset(host.encode() for host in allowed_hosts if "*" not in host)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        for name, value in scope.get("headers", ()):
-            if name == b"host":
-                if value.rpartition(b":")[0] in self.exact or value in self.exact:
-                    await self.app(scope, receive, send)
-                    return
-                break
-        await super().__call__(scope, receive, send)  # wildcards, redirects and refusals
+    write_limit: WriteLimit | None
+    connections: set[live.Connection]  # open WebSockets, closed with 1001 at shutdown
 
 
 def create_app(settings: Settings) -> Starlette:
-    settings.check()
+    drain = Drain(settings.shutdown_drain_file)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -61,33 +53,85 @@ def create_app(settings: Settings) -> Starlette:
             max_size=settings.database_pool_max,
             timeout=settings.database_timeout,
         )
-        events = Events(settings.broadcast_url)
+        events = Events(
+            settings.broadcast_url, settings.broadcast_channel, settings.broadcast_timeout
+        )
+        write_limit = WriteLimit(settings.rate_limit_writes) if settings.rate_limit_writes else None
+        connections: set[live.Connection] = set()
         await database.connect()
         await events.connect()
+        drain.start()
+        forgetting = asyncio.create_task(
+            idempotency.keep_forgetting(database, settings.idempotency_key_hours)
+        )
+
+        async def goodbye_at_stop() -> None:
+            # Both servers cut open WebSockets when they stop: close them with 1001 first.
+            await drain.stopping.wait()
+            await live.say_goodbye(connections)
+
+        goodbye = asyncio.create_task(goodbye_at_stop())
         try:
             yield {
                 "settings": settings,
                 "database": database,
                 "events": events,
-                "templates": Jinja2Templates(HERE / "templates"),
+                "drain": drain,
+                "templates": pages.templates(),
+                "write_limit": write_limit,
+                "connections": connections,
             }
         finally:
+            # The server has stopped serving: what still holds a subscription or a
+            # connection (WebSockets closing) goes before the database does.
+            for task in (forgetting, goodbye):
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+            await live.say_goodbye(connections)
+            await drain.stop()
             await events.disconnect()
             await database.disconnect()
 
+    accounts_routes, accounts_middleware = [], []
+    if find_spec(ACCOUNTS) is not None:
+        accounts_routes, accounts_middleware = import_module(ACCOUNTS).install()
     routes = [
         *health.routes,  # first: probes are the most frequent requests
+        *accounts_routes,
         *pages.routes,
         *notes.routes,
         *live.routes,
         *openapi.routes,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        # Swagger UI's files for /docs, as the swagger-ui-py package ships them.
+        Mount("/docs/assets", StaticFiles(packages=[("swagger_ui", "static")]), name="docs_assets"),
     ]
-    middleware = [Middleware(AllowedHosts, allowed_hosts=list(settings.allowed_hosts))]
+    # Outermost first; the optional ones are left out when off.
+    middleware = []
     if settings.forwarded_allow_ips:
-        # Behind a reverse proxy: take the client address and scheme from X-Forwarded-*.
+        # Behind a reverse proxy: take the client address and scheme from X-Forwarded-*
+        # before anything reads them (HSTS goes only to requests that came over TLS).
         trusted = list(settings.forwarded_allow_ips)
-        middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted_hosts=trusted))
+        middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=trusted))
+    guard = Middleware(
+        Guard,  # request ids, the Host check, the body limit, security headers: one pass
+        allowed_hosts=settings.allowed_hosts,
+        max_body_size=settings.max_body_size,
+        drain=drain,
+    )
+    middleware.append(guard)
+    if settings.cors_allow_origins:
+        # Pages on these origins may call the API; CORS answers their preflights here.
+        cors = Middleware(
+            Cors,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Content-Type"],
+            expose_headers=["Location", "Retry-After"],
+        )
+        middleware.append(cors)
+    middleware += accounts_middleware  # after CORS, which answers preflights without a user
     return Starlette(
         routes=routes,
         middleware=middleware,

@@ -17,6 +17,11 @@ from starlette.types import ExceptionHandler
 
 from .database import DatabaseUnavailable
 from .responses import JSONResponse
+from .schemas import PATTERN_MESSAGES
+from .security import security_headers
+
+# RFC 9110's names, which Python's own table only adopted in 3.13.
+TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
 
 
 class ProblemResponse(JSONResponse):
@@ -26,7 +31,7 @@ class ProblemResponse(JSONResponse):
 def problem(status: int, detail: str, errors: list[dict[str, Any]] | None = None) -> Response:
     body: dict[str, Any] = {
         "type": "about:blank",
-        "title": http.HTTPStatus(status).phrase,
+        "title": TITLES.get(status) or http.HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
     }
@@ -49,10 +54,17 @@ def field_errors(location: str, error: pydantic.ValidationError) -> list[dict[st
         {
             "field": ".".join(str(part) for part in item["loc"]) or location,
             "location": location,
-            "message": item["msg"],
+            "message": message(item),
         }
         for item in error.errors(include_url=False)
     ]
+
+
+def message(item: Any) -> str:
+    text: str = item["msg"]
+    if item["type"] == "string_pattern_mismatch":
+        return PATTERN_MESSAGES.get(item["ctx"]["pattern"], text)
+    return text
 
 
 async def http_exception(request: Request, exc: Exception) -> Response:
@@ -79,7 +91,10 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
 
 async def server_error(request: Request, exc: Exception) -> Response:
     # Starlette re-raises the exception after this response is sent, so the server logs it.
-    return problem(500, "The server failed to handle this request.")
+    # The response skips every middleware on its way out, so it brings its own headers.
+    response = problem(500, "The server failed to handle this request.")
+    response.raw_headers.extend(security_headers(request.scope))
+    return response
 
 
 handlers: dict[Any, ExceptionHandler] = {

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    WithJsonSchema,
+    field_validator,
+)
 
 MAX_ID = 2**31 - 1
 
@@ -16,12 +24,28 @@ def as_utc(value: datetime) -> datetime:
 
 
 UTCDateTime = Annotated[datetime, AfterValidator(as_utc)]
-Title = Annotated[str, Field(min_length=1, max_length=200)]
-Body = Annotated[str, Field(max_length=10_000)]
+# Lengths and patterns apply to the text as sent, so the OpenAPI document states them exactly;
+# the stored text is then stripped. No NUL anywhere: PostgreSQL cannot store it in text.
+NO_NUL = r"^[^\u0000]*$"
+SOME_TEXT = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"  # and not only whitespace
+# What each pattern asks for, in words: an error message says this instead of the pattern.
+PATTERN_MESSAGES = {
+    NO_NUL: "String should not contain a NUL character",
+    SOME_TEXT: "String should have a character other than whitespace, and no NUL character",
+}
+Title = Annotated[
+    str,
+    Field(min_length=1, max_length=200, pattern=SOME_TEXT),
+    AfterValidator(str.strip),
+]
+Body = Annotated[str, Field(max_length=10_000, pattern=NO_NUL), AfterValidator(str.strip)]
 
 
 class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    """A request body: unknown fields and values of the wrong JSON type are refused, not coerced."""
+
+    # Python's regular expressions: the same `\s` as str.strip() and as the test generators.
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re", strict=True)
 
 
 class NoteIn(Input):
@@ -40,8 +64,8 @@ class NotePatch(Input):
 
     model_config = ConfigDict(json_schema_extra=_absent_is_not_null)
 
-    title: Annotated[Title | None, WithJsonSchema({"type": "string", "minLength": 1})] = None
-    body: Annotated[Body | None, WithJsonSchema({"type": "string", "maxLength": 10_000})] = None
+    title: Annotated[Title | None, WithJsonSchema(TypeAdapter(Title).json_schema())] = None
+    body: Annotated[Body | None, WithJsonSchema(TypeAdapter(Body).json_schema())] = None
 
     @field_validator("title", "body")
     @classmethod
@@ -54,6 +78,9 @@ class NotePatch(Input):
 class Page(BaseModel):
     limit: int = Field(20, ge=1, le=100, description="How many notes to return.")
     offset: int = Field(0, ge=0, le=MAX_ID, description="How many notes to skip.")
+    total: bool = Field(
+        False, description="Also count every note: a full count, slow on a large table."
+    )
 
 
 class Note(BaseModel):
@@ -66,7 +93,7 @@ class Note(BaseModel):
 
 class NotePage(BaseModel):
     items: list[Note]
-    total: int
+    total: int | None = Field(description="How many notes there are, if `total=true` asked.")
     limit: int
     offset: int
     next: str | None = Field(description="URL of the next page, or null on the last page.")

@@ -1,0 +1,179 @@
+"""User accounts and their personal access tokens: the tables, and the queries on them.
+
+Each note belongs to one user: this module adds `owner_id` to `tables.notes`, which imports it,
+so the schema stays one `MetaData` that Alembic migrates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from .database import Database, DatabaseUnavailable, Row
+from .tables import metadata, notes
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    # Stored lowercased, so the unique constraint holds whatever case a user types.
+    sa.Column("email", sa.String(254), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column(
+        "created_at",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        server_default=sa.func.current_timestamp(),
+    ),
+    sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+# Only a SHA-256 of each token is stored: the token itself is shown once, when it is made.
+# (A fast hash suffices: tokens are 256 random bits, not passwords someone could guess.)
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column(
+        "created_at",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        server_default=sa.func.current_timestamp(),
+    ),
+)
+
+# Every note the app writes has an owner; notes written before accounts existed have none,
+# and no user sees them.
+notes.append_column(
+    sa.Column("owner_id", sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True)
+)
+
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")  # the shape only: mail is not sent
+TOKEN_PREFIX = "pat_"  # noqa: S105 - not a secret, but so a leaked token is recognisable, e.g. by secret scanners
+
+
+@dataclass(frozen=True)
+class User:
+    """Who a request acts for, and by which credential (a token id, or None for the session)."""
+
+    id: int
+    email: str
+    token_id: int | None = None
+
+    @property
+    def is_authenticated(self) -> bool:  # what Starlette's `request.user` API expects
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.email
+
+
+def normal_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+BY_EMAIL = users.select().where(users.c.email == sa.bindparam("email"))
+ACTIVE_BY_ID = sa.select(users.c.id, users.c.email).where(
+    users.c.id == sa.bindparam("id"), users.c.active
+)
+BY_TOKEN = (
+    sa.select(users.c.id, users.c.email, tokens.c.id.label("token_id"))
+    .select_from(tokens.join(users))
+    .where(tokens.c.digest == sa.bindparam("digest"), users.c.active)
+)
+SIGNED_IN = (
+    users.update()
+    .where(users.c.id == sa.bindparam("user_id"))
+    .values(last_login_at=sa.bindparam("now"))
+)
+REHASHED = (
+    users.update()
+    .where(users.c.id == sa.bindparam("user_id"))
+    .values(password_hash=sa.bindparam("password_hash"))
+)
+TOKENS_OF = (
+    sa.select(tokens.c.id, tokens.c.name, tokens.c.created_at)
+    .where(tokens.c.user_id == sa.bindparam("user_id"))
+    .order_by(tokens.c.id)
+)
+REVOKE = tokens.delete().where(
+    tokens.c.id == sa.bindparam("token_id"), tokens.c.user_id == sa.bindparam("user_id")
+)
+
+
+async def find_by_email(db: Database, email: str) -> Row | None:
+    return await db.fetch_one(BY_EMAIL, {"email": normal_email(email)})
+
+
+async def active_user(db: Database, user_id: int) -> User | None:
+    row = await db.fetch_one(ACTIVE_BY_ID, {"id": user_id})
+    return None if row is None else User(row["id"], row["email"])
+
+
+async def user_of_token(db: Database, token: str) -> User | None:
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    row = await db.fetch_one(BY_TOKEN, {"digest": digest(token)})
+    return None if row is None else User(row["id"], row["email"], row["token_id"])
+
+
+async def create_user(db: Database, email: str, password_hash: str) -> int:
+    """The new user's id; raises `EmailTaken` if the address has an account already."""
+    new = users.insert().values(email=normal_email(email), password_hash=password_hash)
+    try:
+        user_id: int = await db.execute(new)
+    except DatabaseUnavailable:
+        raise
+    except Exception:
+        # Most likely the unique email, taken meanwhile by a concurrent sign-up.
+        if await find_by_email(db, email) is not None:
+            raise EmailTaken(email) from None
+        raise
+    return user_id
+
+
+class EmailTaken(Exception):
+    """An account with this email address exists already."""
+
+
+async def set_active(db: Database, email: str, *, active: bool) -> bool:
+    """Whether an account has that email (it is now active, or not, either way)."""
+    change = users.update().where(users.c.email == normal_email(email)).values(active=active)
+    return bool(await db.execute(change))
+
+
+async def record_sign_in(db: Database, user_id: int, new_hash: str | None) -> None:
+    await db.execute(SIGNED_IN, {"user_id": user_id, "now": datetime.now(UTC)})
+    if new_hash is not None:  # the hashing parameters changed since this hash was made
+        await db.execute(REHASHED, {"user_id": user_id, "password_hash": new_hash})
+
+
+async def create_token(db: Database, user_id: int, name: str) -> tuple[int, str]:
+    """A new token's id and its text, which exists nowhere else afterwards."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    new = tokens.insert().values(user_id=user_id, name=name, digest=digest(token))
+    token_id: int = await db.execute(new)
+    return token_id, token
+
+
+async def tokens_of(db: Database, user_id: int) -> list[Row]:
+    return await db.fetch_all(TOKENS_OF, {"user_id": user_id})
+
+
+async def revoke_token(db: Database, user_id: int, token_id: int) -> bool:
+    """Whether the user had that token (it is gone either way)."""
+    return bool(await db.execute(REVOKE, {"user_id": user_id, "token_id": token_id}))
