@@ -8,9 +8,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import secrets
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,13 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 from starlette.config import Config
-from starlette.datastructures import Secret
 from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.database import create_database, drop_database, url_for_tests
+from {{ cookiecutter.package_name }}.database import Database
 from {{ cookiecutter.package_name }}.settings import Settings
+
+from .databases import create_database, drop_database, url_for_tests
 
 ROOT = Path(__file__).parents[1]
 _numbers = itertools.count(1)
@@ -73,11 +73,27 @@ def database_url(real_database_url: str, template_database: str) -> Iterator[str
 
 
 @pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """The test database opened with the app's own `Database`, for tests of queries."""
+    database = Database(database_url)
+    await database.connect()
+    yield database
+    await database.disconnect()
+
+
+@pytest.fixture
 def settings(database_url: str) -> Settings:
+    # Events in memory, whatever BROADCAST_URL says: test_broker.py tests the broker itself.
     return Settings(
+        _env_file=None,
         database_url=database_url,
-        secret_key=Secret(secrets.token_urlsafe(48)),
         allowed_hosts=("testserver",),
+        broadcast_url="memory://",
     )
 
 

@@ -21,12 +21,17 @@ class Proxy:
         self._thread.start()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._hung = False
 
     def start(self) -> None:
         self._call(self._start())
 
     def stop(self) -> None:
         self._call(self._stop())
+
+    def hang(self) -> None:
+        """Keep every connection open but forward nothing, like a server that froze."""
+        self._hung = True
 
     def __enter__(self) -> Proxy:
         return self
@@ -56,8 +61,14 @@ class Proxy:
         for writer in list(self._writers):
             writer.transport.abort()
         self._writers.clear()
+        self._hung = False
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._hung:
+            self._writers.add(writer)
+            while await reader.read(65536):
+                pass
+            return
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -71,6 +82,8 @@ class Proxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                if self._hung:
+                    continue
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):

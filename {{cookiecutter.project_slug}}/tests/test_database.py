@@ -1,29 +1,20 @@
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import importlib.util
-from collections.abc import AsyncIterator
+from collections.abc import Coroutine
 from datetime import datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from {{ cookiecutter.package_name }}.database import Database, url_problem
+from {{ cookiecutter.package_name }}.database import Database
+from {{ cookiecutter.package_name }}.settings import url_problem
 from {{ cookiecutter.package_name }}.tables import notes
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await database.connect()
-    yield database
-    await database.disconnect()
 
 
 async def count(db: Database) -> int:
@@ -85,6 +76,53 @@ async def test_values_come_back_as_their_column_types(db: Database) -> None:
 
     assert row is not None and isinstance(row["created_at"], datetime)
     assert isinstance(created, datetime) and isinstance(row["id"], int)
+
+
+async def test_insert_returns_the_row_as_stored(db: Database) -> None:
+    row = await db.insert(notes.insert().values(title="kept", body="as sent"))
+
+    assert row == await db.fetch_one(select(notes).where(notes.c.id == row["id"]))
+    assert row["title"] == "kept"
+    assert isinstance(row["created_at"], datetime)  # the server's default, read back
+
+
+async def test_insert_is_one_statement_where_the_server_has_returning(db: Database) -> None:
+    mysql = db.url.startswith("mysql")
+    server = str(await db.fetch_val("SELECT VERSION()")) if mysql else ""
+    # MySQL has no INSERT ... RETURNING; MariaDB has it since 10.5 (older ones fail here).
+    assert db._returning is (not mysql or "MariaDB" in server)
+
+
+async def test_reads_and_writes_go_on_beside_an_open_transaction(db: Database) -> None:
+    def elsewhere(work: Coroutine[Any, Any, int]) -> asyncio.Task[int]:
+        # Another request's task: it does not inherit this one's transaction.
+        return asyncio.get_running_loop().create_task(work, context=contextvars.Context())
+
+    async def write() -> int:
+        return int(await db.execute(notes.insert().values(title="outside", body="")))
+
+    async with db.transaction():
+        await db.execute(notes.insert().values(title="inside", body=""))
+        written = elsewhere(write())  # on SQLite it waits for this transaction to end
+        # A read meanwhile is answered, and sees committed rows only.
+        assert await asyncio.wait_for(elsewhere(count(db)), 5) in {0, 1}
+
+    assert await asyncio.wait_for(written, 5) > 0
+    assert await count(db) == 2
+
+
+async def test_concurrent_single_writes_and_transactions_all_land(db: Database) -> None:
+    async def single(n: int) -> None:
+        await db.execute(notes.insert().values(title=f"single {n}", body=""))
+
+    async def pair(n: int) -> None:
+        async with db.transaction():
+            await db.execute(notes.insert().values(title=f"first {n}", body=""))
+            await db.execute(notes.insert().values(title=f"second {n}", body=""))
+
+    await asyncio.gather(*(single(n) for n in range(20)), *(pair(n) for n in range(5)))
+
+    assert await count(db) == 30
 
 
 async def test_in_lists_and_reads_inside_a_transaction(db: Database) -> None:

@@ -6,6 +6,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from .test_security import assert_secured
+
 
 async def broken(request: Request) -> Response:
     raise RuntimeError("something the code did not expect")
@@ -21,3 +23,4 @@ def test_unexpected_exception_is_a_json_500_without_details(app: Starlette) -> N
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["title"] == "Internal Server Error"
     assert "something the code did not expect" not in response.text
+    assert_secured(response)  # sent past every middleware, it brings its own headers

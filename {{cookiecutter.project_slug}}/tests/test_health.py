@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-import secrets
 import threading
 
 import pytest
 from starlette.applications import Starlette
-from starlette.datastructures import Secret
 from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.app import create_app
@@ -23,14 +21,14 @@ def test_ready_when_the_database_answers(client: TestClient, app: Starlette) -> 
     response = client.get(app.url_path_for("health_ready"))
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "memory"}
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_not_ready_when_the_database_is_unreachable(unreachable_database_url: str) -> None:
     settings = Settings(
+        _env_file=None,
         database_url=unreachable_database_url,
-        secret_key=Secret(secrets.token_urlsafe(48)),
         allowed_hosts=("testserver",),
     )
     app = create_app(settings)

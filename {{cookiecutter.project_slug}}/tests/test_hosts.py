@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.settings import Settings
+
+from .test_notes import assert_problem
 
 
 def get_live(settings: Settings, base_url: str) -> int:
@@ -30,7 +31,24 @@ def get_live(settings: Settings, base_url: str) -> int:
 def test_only_allowed_hosts_are_answered(
     settings: Settings, allowed: tuple[str, ...], base_url: str, status: int
 ) -> None:
-    assert get_live(dataclasses.replace(settings, allowed_hosts=allowed), base_url) == status
+    assert get_live(settings.model_copy(update={"allowed_hosts": allowed}), base_url) == status
+
+
+def test_a_host_header_is_parsed_strictly(client: TestClient, app: Starlette) -> None:
+    for host in [
+        "evil.example",
+        "testserver:1@evil.example",
+        "testserver:@evil.example",
+        "testserver@evil.example",
+        "testserver:80:81",
+        "testserver:http",
+        "testserver/evil",
+        "",
+    ]:
+        response = client.get(app.url_path_for("notes"), headers={"host": host})
+        assert "Host" in assert_problem(response, 400)["detail"], host
+    for host in ["testserver", "TESTSERVER", "testserver:8000"]:
+        assert client.get(app.url_path_for("notes"), headers={"host": host}).status_code == 200
 
 
 def create_through_proxy(settings: Settings) -> str:
@@ -45,13 +63,13 @@ def create_through_proxy(settings: Settings) -> str:
 
 
 def test_links_use_the_scheme_a_trusted_proxy_forwards(settings: Settings) -> None:
-    trusted = dataclasses.replace(settings, forwarded_allow_ips=("testclient",))
+    trusted = settings.model_copy(update={"forwarded_allow_ips": ("testclient",)})
 
     assert create_through_proxy(trusted).startswith("https://testserver/api/notes/")
 
 
 def test_forwarded_headers_are_ignored_unless_the_proxy_is_trusted(settings: Settings) -> None:
-    untrusted = dataclasses.replace(settings, forwarded_allow_ips=("10.0.0.1",))
+    untrusted = settings.model_copy(update={"forwarded_allow_ips": ("10.0.0.1",)})
 
     assert create_through_proxy(settings).startswith("http://testserver/")
     assert create_through_proxy(untrusted).startswith("http://testserver/")

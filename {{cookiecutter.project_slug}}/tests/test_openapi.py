@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsonschema
 from openapi_spec_validator import validate
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from {{ cookiecutter.package_name }}.openapi import api_routes
+from {{ cookiecutter.package_name }}.openapi import api_routes, openapi_path
 
 
 def spec(client: TestClient, app: Starlette) -> dict[str, Any]:
@@ -25,7 +26,7 @@ def test_every_api_route_and_method_is_described(client: TestClient, app: Starle
 
     described = {(path, method.upper()) for path, item in paths.items() for method in item}
     routed = {
-        (route.path.replace(":int", ""), method)
+        (openapi_path(route), method)
         for route in api_routes(app.routes)
         for method in route.operations
     }
@@ -58,3 +59,60 @@ def test_docs_page_lists_every_operation(client: TestClient, app: Starlette) -> 
     for path, item in spec(client, app)["paths"].items():
         for method in item:
             assert f"{method.upper()} {path}" in response.text
+
+
+def test_docs_explorer_is_served_by_the_app_itself(client: TestClient, app: Starlette) -> None:
+    page = client.get(app.url_path_for("docs")).text
+
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        path = app.url_path_for("docs_assets", path=asset)
+        assert f'{path}"' in page
+        response = client.get(path)
+        assert response.status_code == 200 and len(response.content) > 10_000
+    assert '/static/docs.js"' in page
+    assert "cdn" not in page.lower()
+
+
+def body_schema(document: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    content = document["paths"][path][method]["requestBody"]["content"]["application/json"]
+    return {**content["schema"], "components": document["components"]}
+
+
+TITLES = ["ok", "  padded  ", "", "   ", "\t\n", "a\u0000b", "\x1c", "\ufeff", "x" * 200, "x" * 201]
+
+
+def test_the_document_accepts_exactly_the_titles_the_api_accepts(
+    client: TestClient, app: Starlette
+) -> None:
+    document = spec(client, app)
+    note = client.post(app.url_path_for("notes"), json={"title": "first"}).json()
+
+    for title in TITLES:
+        created = client.post(app.url_path_for("notes"), json={"title": title})
+        patched = client.patch(app.url_path_for("note", id=note["id"]), json={"title": title})
+        for path, method, response in [
+            ("/api/notes", "post", created),
+            ("/api/notes/{id}", "patch", patched),
+        ]:
+            validator = jsonschema.Draft202012Validator(body_schema(document, path, method))
+            accepted = response.status_code < 300
+            assert validator.is_valid({"title": title}) == accepted, (title, response.text)
+            assert str(response.status_code) in document["paths"][path][method]["responses"]
+
+
+def test_path_ids_are_documented_as_the_route_matches_them(
+    client: TestClient, app: Starlette
+) -> None:
+    (parameter,) = spec(client, app)["paths"]["/api/notes/{id}"]["get"]["parameters"]
+
+    assert parameter["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+    assert client.get(app.url_path_for("notes") + "/" + "9" * 11).status_code == 404
+
+
+def test_body_and_write_refusals_are_documented(client: TestClient, app: Starlette) -> None:
+    paths = spec(client, app)["paths"]
+
+    for path, method in [("/api/notes", "post"), ("/api/notes/{id}", "patch")]:
+        assert {"400", "413", "415", "422", "429"} <= set(paths[path][method]["responses"])
+    assert "429" in paths["/api/notes/{id}"]["delete"]["responses"]
+    assert "429" not in paths["/api/notes"]["get"]["responses"]
