@@ -1,26 +1,71 @@
-"""Finish the rendered project: drop the files the chosen options do not use, write `.env`.
+"""Finish the rendered project: drop the files the chosen options do not use, keep the lock
+made for the chosen dependencies, make the scripts executable, write `.env`, and record the
+template and commit it came from (`.cruft.json`, for `cruft update`).
 
 Hermetic: no network, no installs. The next steps are printed at the end.
 """
 
+import json
+import os
 import secrets
 import shutil
+import subprocess
 from pathlib import Path
 
+from cookiecutter.config import BUILTIN_ABBREVIATIONS
+from cookiecutter.repository import expand_abbreviations, is_repo_url
+
 DATABASE = "{{ cookiecutter.database }}"
+BROADCAST = "{{ cookiecutter.broadcast }}"
 PACKAGE = "{{ cookiecutter.package_name }}"
+# Every answer, and where the template came from (`_template`, `_repo_dir`, `_checkout`).
+CONTEXT = json.loads(r"""{{ cookiecutter | jsonify }}""")
 
 # Option value -> paths (relative to the project) that the choice does not need.
 UNUSED: dict[tuple[str, str], list[str]] = {
     # SQLite has no server to lose, so there is no outage to simulate.
     ("database", "sqlite"): ["tests/test_outage.py"],
+    ("broadcast", "memory"): [
+        f"{PACKAGE}/broker_redis.py", f"{PACKAGE}/broker_postgres.py", "tests/test_broker.py"
+    ],
+    ("broadcast", "redis"): [f"{PACKAGE}/broker_postgres.py"],
+    ("broadcast", "postgres"): [f"{PACKAGE}/broker_redis.py"],
+    ("process_manager", "none"): ["deploy/systemd"],
+    ("kubernetes", "no"): ["deploy/kubernetes"],
+    ("lambda", "no"): [f"{PACKAGE}/aws_lambda.py", "tests/test_aws_lambda.py"],
+    ("paas", "no"): ["Procfile"],
+    ("ci", "none"): [".github"],
+    ("auth", "none"): [
+        f"{PACKAGE}/{name}.py"
+        for name in ("accounts", "auth", "manage", "passwords", "signin", "tokens", "users")
+    ]
+    + [
+        f"{PACKAGE}/templates/{name}.html"
+        for name in ("account", "sign_in", "sign_up", "signed_in")
+    ]
+    + [
+        "migrations/versions/0004_create_users.py",
+        "scripts/manage",
+        "tests/signed_in.py",
+        "tests/test_auth.py",
+        "tests/test_manage.py",
+        "tests/test_passwords.py",
+        "tests/test_signin.py",
+        "tests/test_tokens.py",
+    ],
 }
 
-# Local defaults for each database; the template's README says how to point them elsewhere.
+# Local defaults for each database and broker; the template's README says how to point them
+# elsewhere.
 DATABASE_URLS = {
     "sqlite": f"sqlite+aiosqlite:///./{PACKAGE}.db",
     "postgresql": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{PACKAGE}",
     "mysql": f"mysql+aiomysql://root@127.0.0.1:3306/{PACKAGE}",
+}
+BROADCAST_URLS = {
+    "memory": "memory://",
+    "redis": "redis://127.0.0.1:6379/0",
+    "postgres": f"postgresql://postgres@127.0.0.1:5432/{PACKAGE}",  # the app's own database
 }
 
 
@@ -32,29 +77,106 @@ def remove_unused(options: dict[str, str]) -> None:
                 shutil.rmtree(path)
             else:
                 path.unlink(missing_ok=True)
+            # A folder left empty (deploy/ when no target is chosen) goes too.
+            if path.parent != Path() and path.parent.is_dir() and not any(path.parent.iterdir()):
+                path.parent.rmdir()
+
+
+def make_scripts_executable() -> None:
+    # A template unpacked from a zip (GitHub's archives included) loses the execute bits.
+    for path in Path("scripts").iterdir():
+        if path.read_bytes().startswith(b"#!"):
+            path.chmod(path.stat().st_mode | 0o111)
+
+
+# The placeholders tests/locks.py writes into the stored locks, and what they stand for.
+LOCK_VARIABLES = {
+    "@@python_version@@": CONTEXT["python_version"],
+    "@@version@@": CONTEXT["version"],
+    "@@name@@": CONTEXT["project_slug"].replace("_", "-"),
+}
+
+
+def keep_lock() -> None:
+    """Keep the stored lock resolved for the chosen dependencies as uv.lock; drop the others.
+
+    The template stores one lock per combination of the values of the options that change the
+    dependency set (cookiecutter.json's `_lock_options`); its scripts/lock writes them.
+    """
+    stored = Path("locks")
+    chosen = [f"{option}-{CONTEXT[option]}" for option in CONTEXT["_lock_options"]]
+    name = "_".join(chosen) + ".lock"
+    if not (stored / name).is_file():
+        raise SystemExit(f"ERROR: the template has no lock {name}; run its scripts/lock.")
+    # The locks are copied, not rendered (they are large): fill in the answers they depend on.
+    lock = (stored / name).read_text()
+    for variable, value in LOCK_VARIABLES.items():
+        lock = lock.replace(variable, value)
+    Path("uv.lock").write_text(lock)
+    shutil.rmtree(stored)
 
 
 def write_env() -> None:
     example = Path(".env.example").read_text()
     lines = []
     for line in example.splitlines():
-        if line.startswith("SECRET_KEY="):
-            line = f"SECRET_KEY={secrets.token_urlsafe(48)}"
-        elif line.startswith("DATABASE_URL="):
+        if line.startswith("DATABASE_URL="):
             line = f"DATABASE_URL={DATABASE_URLS[DATABASE]}"
+        elif line.startswith("BROADCAST_URL="):
+            line = f"BROADCAST_URL={BROADCAST_URLS[BROADCAST]}"
         elif line.startswith("DEBUG="):
             line = "DEBUG=true"
+        elif line.startswith("SECRET_KEY="):  # with user accounts: this project's own
+            line = f"SECRET_KEY={secrets.token_urlsafe(48)}"
         lines.append(line)
     env = Path(".env")
     env.write_text("\n".join(lines) + "\n")
     env.chmod(0o600)
 
 
+def record_template() -> bool:
+    """Write `.cruft.json` as `cruft create` would, so `cruft update` can bring template changes.
+
+    Needs the template's git commit: a template fetched as an archive has none (then
+    `cruft link` records it later).
+    """
+    if "_repo_dir" not in CONTEXT:  # rendered by cruft itself, which records its own state
+        return True
+    repo = Path(os.environ.get("PWD", "."), CONTEXT["_repo_dir"])  # the shell's cwd, if relative
+    if not (repo / ".git").exists():
+        return False
+    head = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=False
+    )
+    if head.returncode != 0:
+        return False
+    template = expand_abbreviations(CONTEXT["_template"], BUILTIN_ABBREVIATIONS)
+    if not is_repo_url(template):  # a local checkout: name it so it can be found from anywhere
+        template = str(repo.resolve())
+    commit = head.stdout.strip()
+    answers = {key: value for key, value in CONTEXT.items() if not key.startswith("_")}
+    state = {
+        "template": template,
+        "commit": commit,
+        "checkout": CONTEXT.get("_checkout"),
+        "context": {"cookiecutter": {**answers, "_template": template, "_commit": commit}},
+        "directory": None,
+    }
+    Path(".cruft.json").write_text(json.dumps(state, indent=2) + "\n")
+    return True
+
+
 if __name__ == "__main__":
-    remove_unused({"database": DATABASE})
+    remove_unused({option: CONTEXT[option] for option, _ in UNUSED})
+    make_scripts_executable()
+    keep_lock()
     write_env()
+    if not record_template():
+        print("The template has no git commit here; `cruft link TEMPLATE` records it for updates.")
+    # A server database must exist before it is migrated; SQLite creates its file.
+    createdb = "" if DATABASE == "sqlite" else "scripts/createdb && "
     print(
         f"Rendered {Path.cwd().name}. Next:\n"
         f"  cd {Path.cwd().name}\n"
-        "  scripts/install && scripts/migrate upgrade head && scripts/run"
+        f"  scripts/install && {createdb}scripts/migrate upgrade head && scripts/run"
     )

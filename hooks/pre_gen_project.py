@@ -3,29 +3,78 @@
 Each check prints one sentence saying what is wrong and how to fix it, then exits 1.
 """
 
+import json
 import keyword
+import os
 import re
 import sys
+import tomllib
+from pathlib import Path
 
-PROJECT_SLUG = "{{ cookiecutter.project_slug }}"
-PACKAGE_NAME = "{{ cookiecutter.package_name }}"
-AUTHOR_EMAIL = "{{ cookiecutter.author_email }}"
-VERSION = "{{ cookiecutter.version }}"
+from cookiecutter.environment import StrictEnvironment
+from slugify import slugify
 
-# Names the generated project imports, or that tools treat specially: a package called
-# one of these would shadow the real module for the whole project.
-RESERVED = {
-    "alembic", "anyio", "app", "broadcaster", "conftest", "databases", "httpx", "jinja2",
-    "migrations", "mypy", "pydantic", "pytest", "ruff", "scripts", "sqlalchemy", "starlette",
-    "test", "tests", "uvicorn", "websockets",
+# Every answer, as JSON: a quote in an answer cannot break this file.
+CONTEXT = json.loads(r"""{{ cookiecutter | jsonify }}""")
+PROJECT_NAME = CONTEXT["project_name"]
+PROJECT_SLUG = CONTEXT["project_slug"]
+PACKAGE_NAME = CONTEXT["package_name"]
+AUTHOR_EMAIL = CONTEXT["author_email"]
+VERSION = CONTEXT["version"]
+DATABASE = CONTEXT["database"]
+KUBERNETES = CONTEXT["kubernetes"]
+BROADCAST = CONTEXT["broadcast"]
+
+# Import names of the distributions whose import name is not their own name, lowercased with
+# "-" as "_"; every other dependency in pyproject.toml is imported under its own name.
+IMPORT_NAMES = {"python-dotenv": "dotenv", "pyyaml": "yaml"}
+# Imported by the project though not declared by it (the libraries above pull them in), and
+# the project's own top-level folders: a package of one of these names would shadow it too.
+ALSO_IMPORTED = {
+    "anyio", "argon2", "dotenv", "httptools", "mako", "markupsafe", "pydantic_core", "pymysql", "uvloop",
+    "watchfiles", "websockets",
 }
+FOLDERS = {"app", "conftest", "migrations", "scripts", "test", "tests"}
 
 SLUG = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 PEP440 = re.compile(r"\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?")
 
 
+def template_repository() -> Path:
+    """This template's folder; cookiecutter passes it relative to where it was started."""
+    given = Path(CONTEXT.get("_repo_dir", "."))  # cruft renders without it, from the folder
+    if given.is_absolute():
+        return given
+    # cookiecutter runs this hook from inside the template's folder (this process's cwd is the
+    # new project's): its own working directory is the answer, where the system shows it.
+    parent = Path(f"/proc/{os.getppid()}/cwd")
+    if parent.exists():
+        return parent.resolve()
+    return Path(os.environ.get("PWD", ".")) / given  # the shell's directory when it started
+
+
+def imported_names() -> set[str]:
+    """The import names of what the rendered pyproject.toml declares, read from the template."""
+    template = next(template_repository().glob("*cookiecutter.project_slug*"))
+    source = (template / "pyproject.toml").read_text()
+    pyproject = tomllib.loads(StrictEnvironment().from_string(source).render(cookiecutter=CONTEXT))
+    declared = [
+        *pyproject["project"]["dependencies"],
+        *pyproject["build-system"]["requires"],
+        *(item for group in pyproject["dependency-groups"].values() for item in group),
+    ]
+    names = {re.split(r"[\[=<>~!; ]", requirement)[0].lower() for requirement in declared}
+    return {IMPORT_NAMES.get(name, name.replace("-", "_")) for name in names}
+
+
 def problem() -> str | None:
+    if not SLUG.fullmatch(PROJECT_SLUG) and not slugify(PROJECT_NAME):
+        # cookiecutter.json turns such a name into the slug "-", which lands here.
+        return (
+            f"project_name {PROJECT_NAME!r} has no letter or digit to name the project folder "
+            "after; give a name such as 'My Service', or set project_slug."
+        )
     if not SLUG.fullmatch(PROJECT_SLUG):
         return (
             f"project_slug {PROJECT_SLUG!r} is not a safe folder name: use lowercase letters, "
@@ -37,7 +86,8 @@ def problem() -> str | None:
         return f"package_name {PACKAGE_NAME!r} is a Python keyword; choose another name."
     if PACKAGE_NAME != PACKAGE_NAME.lower():
         return f"package_name {PACKAGE_NAME!r} should be lowercase (PEP 8), e.g. 'my_service'."
-    if PACKAGE_NAME in sys.stdlib_module_names or PACKAGE_NAME in RESERVED:
+    reserved = imported_names() | ALSO_IMPORTED | FOLDERS
+    if PACKAGE_NAME in sys.stdlib_module_names or PACKAGE_NAME in reserved:
         return (
             f"package_name {PACKAGE_NAME!r} would shadow the module of the same name that the "
             "project imports; choose another name."
@@ -46,6 +96,16 @@ def problem() -> str | None:
         return f"author_email {AUTHOR_EMAIL!r} is not an email address, e.g. 'you@example.com'."
     if not PEP440.fullmatch(VERSION):
         return f"version {VERSION!r} is not a PEP 440 version, e.g. '0.1.0'."
+    if KUBERNETES == "yes" and DATABASE == "sqlite":
+        return (
+            "kubernetes=yes needs a database server, since every pod and the migration Job "
+            "would each get a SQLite file of their own; choose database=postgresql or mysql."
+        )
+    if BROADCAST == "postgres" and DATABASE != "postgresql":
+        return (
+            f"broadcast=postgres uses LISTEN/NOTIFY on the app's PostgreSQL database, but "
+            f"database={DATABASE}; choose database=postgresql, or broadcast=redis or memory."
+        )
     return None
 
 
