@@ -8,29 +8,50 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import httpx2 as httpx
 import pytest
+import trustme
 
-from .harness import COMBINATIONS, SERVERS, Server, build_venv, manage_database, render, run, venv_env
+from .harness import (
+    COMBINATIONS, SERVERS, Server, broadcast_url, build_venv, interpreter, manage_database, render,
+    run, servers_for, venv_env,
+)
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def unavailable(message: str) -> NoReturn:
+    """Skip for a missing server or tool, except in CI, where that is a failure."""
+    if IN_CI:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
 def require_server(server: Server) -> None:
-    """Skip when the server is not running, except in CI, where that is a failure."""
     try:
         socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
     except OSError as exc:
-        message = f"{server.name} is not reachable on 127.0.0.1:{server.port} ({exc})"
+        unavailable(f"{server.name} is not reachable on 127.0.0.1:{server.port} ({exc})")
+
+
+def require_python(version: str) -> str:
+    """The path of a Python of that version; skip without one, except in CI."""
+    found = interpreter(version)
+    if found is None:
+        message = f"no Python {version} on this machine (pyenv or python{version} on PATH)"
         if IN_CI:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
+    return found
 
 
 @pytest.fixture(scope="session")
@@ -58,13 +79,16 @@ def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]
     # Each combination runs in an environment of only what it declares, so a test that
     # leans on another combination's driver fails here as it would for a user.
     env = venv_env(build_venv([path]))
+    for needed in servers_for(context):
+        require_server(needed)
     server = SERVERS.get(context["database"])
     if server is None:
         yield Project(path, env)
         return
-    require_server(server)
-    database = f"tpl_{secrets.token_hex(4)}"
-    project = Project(path, {**env, "DATABASE_URL": server.url.format(database=database)})
+    database_url = server.url.format(database=f"tpl_{secrets.token_hex(4)}")
+    project = Project(path, {
+        **env, "DATABASE_URL": database_url, "BROADCAST_URL": broadcast_url(context, database_url),
+    })
     manage_database(project.path, project.env, "create")
     try:
         yield project
@@ -79,17 +103,23 @@ def free_port() -> int:
     return port
 
 
-def wait_until_up(url: str, server: subprocess.Popen[str], seconds: float = 30) -> None:
+def wait_until_up(
+    url: str, server: subprocess.Popen[str], seconds: float = 30, verify: ssl.SSLContext | bool = True
+) -> None:
     deadline = time.monotonic() + seconds
+    last = "no answer"
     while time.monotonic() < deadline:
         if server.poll() is not None:
             pytest.fail(f"server exited with {server.returncode}: {server.communicate()[0]}")
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
+            answer = httpx.get(url, timeout=1, verify=verify)
+            if answer.status_code == 200:
                 return
+            last = f"{answer.status_code} {answer.text[:200]}"
         except httpx.TransportError:
-            time.sleep(0.1)
-    pytest.fail(f"{url} did not answer within {seconds}s")
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"{url} did not answer 200 within {seconds}s; last: {last}")
 
 
 def stop(process: subprocess.Popen[str]) -> str:
@@ -104,25 +134,121 @@ def stop(process: subprocess.Popen[str]) -> str:
 BANNERS = {"granian": "Starting granian", "uvicorn": "Uvicorn running on"}
 
 
+@dataclass(frozen=True)
+class Served:
+    process: subprocess.Popen[str]  # its process group holds every server process
+    port: int
+    scheme: str = "http"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+
+def serve(
+    project: Path,
+    env: Mapping[str, str],
+    server: str = "granian",
+    workers: int = 1,
+    verify: ssl.SSLContext | None = None,
+    port: int | None = None,
+    **more: str,
+) -> Served:
+    """scripts/start in a migrated `project` (on a free port unless given), with `more`
+    variables; once it is ready."""
+    port = port or free_port()
+    process = subprocess.Popen(
+        ["scripts/start"], cwd=project, text=True, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env={
+            **env, "HOST": "127.0.0.1", "PORT": str(port), "SERVER": server,
+            "WEB_CONCURRENCY": str(workers), **more,
+        },
+    )
+    served = Served(process, port, "https" if verify else "http")
+    wait_until_up(f"{served.url}/health/live", process, verify=verify or True)
+    return served
+
+
+@contextmanager
+def serving(
+    project: Path,
+    env: Mapping[str, str],
+    name: str = "granian",
+    verify: ssl.SSLContext | None = None,
+    port: int | None = None,
+) -> Iterator[Served]:
+    """Serve a migrated project with scripts/start, then stop it and check what it printed."""
+    served = serve(project, env, name, verify=verify, port=port, SHUTDOWN_DRAIN_SECONDS="0")
+    try:
+        yield served
+    finally:
+        output = stop(served.process)
+    assert "Traceback" not in output, output
+    assert BANNERS[name] in output, output
+
+
 @pytest.fixture
 def server(
     request: pytest.FixtureRequest, tmp_path: Path, project_env: dict[str, str]
 ) -> Iterator[str]:
     """The default project served by scripts/start; parametrize indirectly to pick the server."""
-    name = getattr(request, "param", "granian")
     project = render(tmp_path)
     run(["scripts/migrate", "upgrade", "head"], cwd=project, env=project_env)
-    port = free_port()
-    env = {**project_env, "HOST": "127.0.0.1", "PORT": str(port), "SERVER": name}
-    process = subprocess.Popen(
-        ["scripts/start"], cwd=project, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{base}/health/live", process)
-        yield base
-    finally:
-        output = stop(process)
-    assert "Traceback" not in output, output
-    assert BANNERS[name] in output, output
+    with serving(project, project_env, getattr(request, "param", "granian")) as served:
+        yield served.url
+
+
+class Servers:
+    """Serves one rendered, migrated project as often as a test asks; `stop` ends one early."""
+
+    def __init__(self, project: Path, env: dict[str, str], stack: ExitStack) -> None:
+        self.project, self.env, self.stack = project, env, stack
+
+    def start(self, name: str = "granian", port: int | None = None, **settings: str) -> Served:
+        """Start a server; `settings` are environment variables for the app."""
+        env = {**self.env, **settings}
+        return self.stack.enter_context(serving(self.project, env, name, port=port))
+
+
+@pytest.fixture
+def servers(tmp_path: Path, project_env: dict[str, str]) -> Iterator[Servers]:
+    project = render(tmp_path)
+    run(["scripts/migrate", "upgrade", "head"], cwd=project, env=project_env)
+    with ExitStack() as stack:
+        yield Servers(project, project_env, stack)
+
+
+@pytest.fixture(scope="session")
+def certificate_authority() -> trustme.CA:
+    """A throwaway CA, trusted by the clients of `tls_server` and nothing else."""
+    return trustme.CA()
+
+
+@pytest.fixture
+def client_tls(certificate_authority: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    certificate_authority.configure_trust(context)
+    return context
+
+
+@pytest.fixture
+def tls_server(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    project_env: dict[str, str],
+    certificate_authority: trustme.CA,
+    client_tls: ssl.SSLContext,
+) -> Iterator[str]:
+    """Like `server`, over HTTPS with a certificate for 127.0.0.1 from `certificate_authority`."""
+    issued = certificate_authority.issue_cert("127.0.0.1", "localhost")
+    certfile, keyfile = tmp_path / "cert.pem", tmp_path / "key.pem"
+    for number, blob in enumerate(issued.cert_chain_pems):
+        blob.write_to_path(str(certfile), append=number > 0)
+    issued.private_key_pem.write_to_path(str(keyfile))
+    env = {**project_env, "TLS_CERTFILE": str(certfile), "TLS_KEYFILE": str(keyfile)}
+    project = render(tmp_path / "project")
+    run(["scripts/migrate", "upgrade", "head"], cwd=project, env=env)
+    name = getattr(request, "param", "granian")
+    with serving(project, env, name, verify=client_tls) as served:
+        yield served.url

@@ -8,6 +8,8 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import shutil
+import re
 import subprocess
 import sys
 import tomllib
@@ -24,7 +26,21 @@ CACHE = ROOT / ".cache"
 COMBINATIONS: dict[str, dict[str, str]] = {
     "sqlite": {"database": "sqlite"},
     "postgresql": {"database": "postgresql"},
-    "mysql": {"database": "mysql"},
+    # The Lambda entry point here too, so its test also runs on a second backend; and events
+    # through Redis.
+    "mysql": {"database": "mysql", "lambda": "yes", "broadcast": "redis"},
+    # User accounts on each database: PostgreSQL's with every deployment option.
+    "users-sqlite": {"database": "sqlite", "auth": "users"},
+    "users-mysql": {"database": "mysql", "auth": "users"},
+    # Every deployment option on, and every one off.
+    "deploy-all": {
+        "database": "postgresql", "broadcast": "postgres", "process_manager": "systemd",
+        "kubernetes": "yes", "lambda": "yes", "paas": "yes", "ci": "github", "auth": "users",
+    },
+    "deploy-none": {
+        "database": "sqlite", "process_manager": "none", "kubernetes": "no",
+        "lambda": "no", "paas": "no", "ci": "none",
+    },
 }
 
 
@@ -40,6 +56,43 @@ SERVERS = {
     "postgresql": Server("PostgreSQL", 5432, "postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"),
     "mysql": Server("MariaDB", 3306, "mysql+aiomysql://root@127.0.0.1:3306/{database}"),
 }
+# And the brokers of the broadcast options that need a server of their own.
+BROKERS = {"redis": Server("Redis", 6379, "redis://127.0.0.1:6379/0")}
+
+
+def servers_for(context: Mapping[str, str]) -> list[Server]:
+    """The servers a combination needs: its database's, and its broker's."""
+    database, broadcast = context.get("database", "sqlite"), context.get("broadcast", "memory")
+    return [
+        *([SERVERS[database]] if database in SERVERS else []),
+        *([BROKERS[broadcast]] if broadcast in BROKERS else []),
+    ]
+
+
+def broadcast_url(context: Mapping[str, str], database_url: str) -> str:
+    """BROADCAST_URL for a combination whose DATABASE_URL is `database_url`."""
+    broadcast = context.get("broadcast", "memory")
+    if broadcast == "postgres":  # the app's own database, without SQLAlchemy's driver name
+        return database_url.replace("+asyncpg", "")
+    return BROKERS[broadcast].url if broadcast in BROKERS else "memory://"
+
+
+# Where this machine keeps the other Python versions the template offers.
+PYENV = Path("/root/.pyenv/versions")
+
+
+def interpreter(version: str) -> str | None:
+    """A Python of that minor version: pyenv's, else one on PATH that runs; None if none."""
+    for candidate in [*PYENV.glob(f"{version}.*/bin/python"), shutil.which(f"python{version}")]:
+        if candidate is None:
+            continue
+        probe = subprocess.run(
+            [str(candidate), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True, text=True, check=False,
+        )
+        if probe.stdout.strip() == version:
+            return str(candidate)
+    return None
 
 
 def render(output_dir: Path, **context: str) -> Path:
@@ -74,13 +127,16 @@ class CommandFailed(Exception):
     """A command exited non-zero; the message holds its output."""
 
 
-def build_venv(projects: Iterable[Path], python: str = sys.executable) -> Path:
-    """A virtual environment with every dependency the given projects declare, built once.
+def build_venv(
+    projects: Iterable[Path], python: str = sys.executable, extra: Iterable[str] = ()
+) -> Path:
+    """A virtual environment with every dependency the given projects declare, and `extra`.
 
-    It lives under .cache/, named by a hash of its interpreter and requirements, and is reused
-    while they stay the same. Concurrent callers wait for the one building it.
+    It is built once: it lives under .cache/, named by a hash of its interpreter and
+    requirements, and is reused while they stay the same. Concurrent callers wait for the one
+    building it.
     """
-    wanted = sorted({requirement for project in projects for requirement in requirements(project)})
+    wanted = sorted({*extra, *(line for project in projects for line in requirements(project))})
     listing = "\n".join(wanted) + "\n"
     digest = hashlib.sha256(f"{python}\n{listing}".encode()).hexdigest()[:12]
     venv = CACHE / f"project-venv-{digest}"
@@ -107,10 +163,25 @@ def venv_env(venv: Path) -> dict[str, str]:
 
 def manage_database(project: Path, env: Mapping[str, str], action: str) -> None:
     """Create or drop the database at the project's DATABASE_URL, with the project's own code."""
-    package = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["hatch"]["build"][
-        "targets"]["wheel"]["packages"][0]
     code = (
-        f"import asyncio, os; from {package}.database import {action}_database as act; "
+        f"import asyncio, os; from tests.databases import {action}_database as act; "
         "asyncio.run(act(os.environ['DATABASE_URL']))"
     )
     run(["python", "-c", code], cwd=project, env=env)
+
+
+def memory(group: int, field_name: str) -> int:
+    """VmRSS (now) or VmHWM (peak) in KiB, summed over the processes of a process group.
+
+    Granian runs the app in a worker process under a supervisor: both count.
+    """
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rpartition(")")[2].split()[2]) == group:
+                status = (stat.parent / "status").read_text()
+                found = re.search(rf"{field_name}:\s+(\d+)", status)
+                total += int(found.group(1)) if found else 0
+        except (OSError, ValueError):  # the process ended meanwhile
+            continue
+    return total

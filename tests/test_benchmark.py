@@ -25,7 +25,29 @@ def test_benchmark_prints_every_figure() -> None:
         ("| GET /api/notes?limit=20", "app (granian)"),
         ("| POST /api/notes", "app (granian)"),
     ]
+    by_route = ["GET /health/live", "GET /api/notes/{id}", "GET /api/notes?limit=20",
+                "GET /api/notes?limit=20&total=true", "POST /api/notes"]
+    servers = ["app (granian)", "limit (raw driver)", "FastAPI + ORM (uvicorn)", "app, 2 workers"]
+    expected += [(f"| {route}", server) for route in by_route for server in servers]
     for row in expected:
         assert row in rows, row
+    summary = [line.split(" | ") for line in result.stdout.splitlines()
+               if line.startswith("| GET ") or line.startswith("| POST ")]
+    shares = {cells[0][2:]: cells[1] for cells in summary if len(cells) == 5}
+    assert sorted(shares) == sorted(by_route), shares
+    assert all(float(share) > 0 for share in shares.values()), shares
     assert "events/s delivered" in result.stdout
+    for broker in ("| memory | 1 |", "| redis | 2 |", "| postgres | 2 |"):  # the fan-out table
+        assert broker in result.stdout, broker
     assert "Cold start" in result.stdout and "Generated test suite" in result.stdout
+
+
+def test_soak_runs_and_finds_every_acknowledged_write() -> None:
+    # A few seconds only: the 60 s soak is run by hand (scripts/soak), its figures read.
+    result = run(["scripts/soak", "--seconds", "3", "--clients", "4"], cwd=ROOT, timeout=300)
+
+    assert "errors: 0" in result.stdout, result.stdout
+    acknowledged = next(line for line in result.stdout.splitlines() if "acknowledged" in line)
+    count = int(acknowledged.split(":")[1].split(",")[0])
+    assert count > 0 and acknowledged.endswith("missing: 0"), acknowledged
+    assert f"present afterwards: {count}," in acknowledged

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -23,12 +26,25 @@ REFUSED = [
     ({"package_name": "alembic"}, "would shadow the module"),
     ({"package_name": "databases"}, "would shadow the module"),
     ({"package_name": "sqlalchemy"}, "would shadow the module"),
+    ({"package_name": "orjson"}, "would shadow the module"),
+    ({"package_name": "granian"}, "would shadow the module"),
+    ({"package_name": "pydantic_settings"}, "would shadow the module"),
+    ({"package_name": "aiosqlite"}, "would shadow the module"),
+    ({"package_name": "asyncpg", "database": "postgresql"}, "would shadow the module"),
+    ({"package_name": "aiomysql", "database": "mysql"}, "would shadow the module"),
+    ({"package_name": "openapi_spec_validator"}, "would shadow the module"),
+    ({"project_name": "JSON"}, "package_name 'json' would shadow the module"),
+    ({"project_name": ""}, "project_name '' has no letter or digit"),
+    ({"project_name": "!!!"}, "project_name '!!!' has no letter or digit"),
     ({"project_slug": "../escape"}, "project_slug '../escape' is not a safe folder name"),
     ({"project_slug": "My Service"}, "is not a safe folder name"),
     ({"project_slug": "-flag"}, "is not a safe folder name"),
     ({"author_email": "not-an-email"}, "author_email 'not-an-email' is not an email address"),
     ({"author_email": "a@b"}, "is not an email address"),
     ({"version": "one"}, "version 'one' is not a PEP 440 version"),
+    ({"kubernetes": "yes"}, "kubernetes=yes needs a database server"),
+    ({"broadcast": "postgres"}, "broadcast=postgres uses LISTEN/NOTIFY on the app's PostgreSQL"),
+    ({"broadcast": "postgres", "database": "mysql"}, "but database=mysql; choose database="),
 ]
 
 
@@ -56,6 +72,38 @@ def test_bad_answer_is_refused_with_a_reason(
     assert not (tmp_path / "escape").exists()
 
 
+def test_every_dependency_is_a_reserved_name() -> None:
+    pyproject = (ROOT / "{{cookiecutter.project_slug}}" / "pyproject.toml").read_text()
+    dependencies = re.findall(r'"([a-z0-9-]+)(?:\[[a-z,]+\])?==', pyproject)
+    hook = (ROOT / "hooks" / "pre_gen_project.py").read_text()
+
+    assert len(dependencies) >= 15
+    # The hook reads them from pyproject.toml, so none may be listed by hand in it.
+    assert [name for name in dependencies if f'"{name}"' in hook] == []
+
+
+NAMES = [
+    ("Ada's Notes", "adas-notes", "adas_notes"),
+    ("Café Notes", "cafe-notes", "cafe_notes"),
+    ("Notes 2.0", "notes-2-0", "notes_2_0"),
+    ("My App!", "my-app", "my_app"),
+    ("2048 Game", "2048-game", "app_2048_game"),
+    ("  Über   Büro  ", "uber-buro", "uber_buro"),
+    ('Say "Hi" \\ Co', "say-hi-co", "say_hi_co"),
+]
+
+
+@pytest.mark.parametrize(("name", "slug", "package"), NAMES, ids=[n for n, _, _ in NAMES])
+def test_ordinary_project_names_render(tmp_path: Path, name: str, slug: str, package: str) -> None:
+    project = render(tmp_path, project_name=name)
+
+    assert project.name == slug
+    assert (project / package / "asgi.py").is_file()
+    assert tomllib.loads((project / "pyproject.toml").read_text())["project"]["name"] == slug
+    openapi = (project / package / "openapi.py").read_text()
+    assert ast.literal_eval(openapi.split("TITLE = ")[1].splitlines()[0]) == name
+
+
 @pytest.mark.parametrize(
     "context",
     [
@@ -70,3 +118,16 @@ def test_good_answers_render(tmp_path: Path, context: dict[str, str]) -> None:
 
     assert project.is_dir()
     assert (project / "pyproject.toml").is_file()
+
+
+def test_refuses_a_dependency_name_when_started_inside_the_template(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(tmp_path)]
+
+    result = subprocess.run(
+        [*command, ".", "package_name=granian"], cwd=ROOT,
+        capture_output=True, text=True, check=False, timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert "ERROR: package_name 'granian' would shadow the module" in result.stderr
+    assert list(tmp_path.iterdir()) == []
