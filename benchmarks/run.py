@@ -31,7 +31,9 @@ import httpx2 as httpx
 import websockets
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from tests.harness import SERVERS, build_venv, manage_database, render, run, venv_env  # noqa: E402
+from tests.harness import (  # noqa: E402
+    SERVERS, build_venv, manage_database, memory, render, run, venv_env,
+)
 
 HERE = Path(__file__).parent
 SERVER_CPU, LOAD_CPU = "0", "1"
@@ -52,6 +54,7 @@ class Server:
     env: dict[str, str]
     health: str = "/health/live"
     port: int = field(default_factory=free_port)
+    cpus: str = SERVER_CPU  # taskset's list: "0,1" leaves it unpinned on two cores
     process: subprocess.Popen[bytes] | None = None
     warm_rss: int = 0
 
@@ -60,11 +63,11 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> float:
-        """Start pinned to the server CPU; return seconds from launch to the first 200."""
+        """Start pinned to its CPUs; return seconds from launch to the first 200."""
         env = {**self.env, "HOST": "127.0.0.1", "PORT": str(self.port)}
         began = time.perf_counter()
         self.process = subprocess.Popen(
-            ["taskset", "-c", SERVER_CPU, *self.command], cwd=self.cwd, env=env,
+            ["taskset", "-c", self.cpus, *self.command], cwd=self.cwd, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         while time.perf_counter() - began < 60:
@@ -84,21 +87,9 @@ class Server:
         self.process = None
 
     def memory(self, field_name: str) -> int:
-        """VmRSS (now) or VmHWM (peak) in KiB, summed over the server's processes.
-
-        Granian runs the app in a worker process under a supervisor: both count.
-        """
+        """VmRSS (now) or VmHWM (peak) in KiB, summed over the server's processes."""
         assert self.process is not None
-        total = 0
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                group = int(stat.read_text().rpartition(")")[2].split()[2])
-                if group == self.process.pid:
-                    status = (stat.parent / "status").read_text()
-                    total += int(re.search(rf"{field_name}:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
-            except (OSError, ValueError):  # the process ended meanwhile
-                continue
-        return total
+        return memory(self.process.pid, field_name)
 
 
 @dataclass
@@ -106,7 +97,9 @@ class Load:
     requests_per_second: float
     p50_ms: float
     p99_ms: float
-    errors: int
+    errors: int  # socket errors (timeouts included) and non-2xx answers
+    non_2xx: int = 0
+    failure: str = ""  # the first non-2xx answer, from a wrk script that records it
 
 
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -128,8 +121,10 @@ def wrk(url: str, seconds: int, script: str | None = None) -> Load:
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     assert rate is not None, output
-    return Load(float(rate.group(1)), latency("50"), latency("99"),
-                errors + (int(non_2xx.group(1)) if non_2xx else 0))
+    answers = int(non_2xx.group(1)) if non_2xx else 0
+    failure = re.search(r"^first failure: (.*)$", output, re.M)
+    return Load(float(rate.group(1)), latency("50"), latency("99"), errors + answers, answers,
+                failure.group(1) if failure else "")
 
 
 @dataclass
@@ -143,15 +138,21 @@ class Scenario:
     runs: dict[str, list[Load]] = field(default_factory=lambda: {"server": [], "baseline": []})
 
 
-def fan_out(server: Server, clients: int = 100, events: int = 200) -> float:
-    """Events per second delivered: `events` notes created over HTTP, each pushed to every client."""
+def fan_out(
+    server: Server, clients: int = 100, events: int = 200, spread: list[Server] | None = None
+) -> float:
+    """Events per second delivered: `events` notes created over HTTP through `server`, each
+    pushed to every client; the clients are split evenly across `spread` (default: `server`)."""
+    targets = spread or [server]
 
     async def main() -> float:
-        socket_url = server.url.replace("http", "ws") + "/ws/notes"
-        sockets = [await websockets.connect(socket_url) for _ in range(clients)]
-        for websocket in sockets:
+        sockets = []
+        for number in range(clients):
+            socket_url = targets[number % len(targets)].url.replace("http", "ws") + "/ws/notes"
+            websocket = await websockets.connect(socket_url)
             await websocket.send('{"type": "ping"}')
-            await websocket.recv()
+            await websocket.recv()  # the pong: subscribed
+            sockets.append(websocket)
 
         async def drain(websocket: websockets.ClientConnection) -> None:
             for _ in range(events):
@@ -163,13 +164,24 @@ def fan_out(server: Server, clients: int = 100, events: int = 200) -> float:
             for n in range(events):
                 response = await client.post("/api/notes", json={"title": f"event {n}"})
                 response.raise_for_status()
-            await asyncio.wait_for(receivers, timeout=120)
+            await asyncio.wait_for(receivers, timeout=300)
             elapsed = time.perf_counter() - began
         for websocket in sockets:
             await websocket.close()
         return clients * events / elapsed
 
     return asyncio.run(main())
+
+
+def new_database(project: Path, env: dict[str, str], backend: str) -> str | None:
+    """Point DATABASE_URL in `env` at a new, empty database; return it if a server holds it."""
+    if backend not in SERVERS:
+        env["DATABASE_URL"] = f"sqlite+aiosqlite:///{project / 'bench.db'}"
+        return None
+    database = SERVERS[backend].url.format(database=f"bench_{secrets.token_hex(4)}")
+    env["DATABASE_URL"] = database
+    manage_database(project, env, "create")
+    return database
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -196,15 +208,10 @@ def main() -> None:
     env = venv_env(venv)
     interpreter = run([str(venv / "bin" / "python"), "-c", "import sys; print(sys.version)"],
                       cwd=project).stdout.split()[0]
-    database = None
-    if options.database in SERVERS:
-        database = SERVERS[options.database].url.format(database=f"bench_{secrets.token_hex(4)}")
-        env["DATABASE_URL"] = database
-        manage_database(project, env, "create")
-    else:
-        env["DATABASE_URL"] = f"sqlite+aiosqlite:///{project / 'bench.db'}"
+    database = new_database(project, env, options.database)
     try:
         env["DEBUG"] = "false"
+        env["SHUTDOWN_DRAIN_SECONDS"] = "0"  # no load balancer to wait for between rounds
         run(["scripts/migrate", "upgrade", "head"], cwd=project, env=env)
 
         # Every Python server is the project's own scripts/start: its production settings.
@@ -252,7 +259,11 @@ def main() -> None:
         finally:
             for server in servers:
                 server.stop()
-        suite = timed(lambda: run(["scripts/test", "-q", "-p", "no:cacheprovider"], cwd=project, env=env))
+        # The suite runs as a developer would: DEBUG=false is for the servers, and its settings
+        # tests read DEBUG from a .env file, which a DEBUG in the environment would override.
+        suite_env = {key: value for key, value in env.items() if key != "DEBUG"}
+        suite = timed(lambda: run(["scripts/test", "-q", "-p", "no:cacheprovider"],
+                                  cwd=project, env=suite_env))
     finally:
         if database:
             manage_database(project, env, "drop")
