@@ -121,6 +121,7 @@ def create_app(settings: Settings) -> Starlette:
         drain=drain,
     )
     middleware.append(guard)
+    middleware.append(Middleware(health.Liveness))  # the probe, answered before routing
     if settings.cors_allow_origins:
         # Pages on these origins may call the API; CORS answers their preflights here.
         cors = Middleware(
