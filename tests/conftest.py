@@ -136,7 +136,7 @@ BANNERS = {"granian": "Starting granian", "uvicorn": "Uvicorn running on"}
 
 @dataclass(frozen=True)
 class Served:
-    process: subprocess.Popen[str]  # its process group holds every server process
+    process: subprocess.Popen[str]  # scripts/start; the server runs as its child
     port: int
     scheme: str = "http"
 

@@ -170,18 +170,27 @@ def manage_database(project: Path, env: Mapping[str, str], action: str) -> None:
     run(["python", "-c", code], cwd=project, env=env)
 
 
-def memory(group: int, field_name: str) -> int:
-    """VmRSS (now) or VmHWM (peak) in KiB, summed over the processes of a process group.
+def memory(root: int, field_name: str) -> int:
+    """VmRSS (now) or VmHWM (peak) in KiB, summed over a process and all its descendants.
 
-    Granian runs the app in a worker process under a supervisor: both count.
+    scripts/start runs the server as its child, in a session of its own, and Granian runs the
+    app in a worker process under a supervisor: all of them count.
     """
-    total = 0
+    children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            if int(stat.read_text().rpartition(")")[2].split()[2]) == group:
-                status = (stat.parent / "status").read_text()
-                found = re.search(rf"{field_name}:\s+(\d+)", status)
-                total += int(found.group(1)) if found else 0
+            parent = int(stat.read_text().rpartition(")")[2].split()[1])
         except (OSError, ValueError):  # the process ended meanwhile
             continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    total, pending = 0, [root]
+    while pending:
+        pid = pending.pop()
+        pending.extend(children.get(pid, ()))
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        found = re.search(rf"{field_name}:\s+(\d+)", status)
+        total += int(found.group(1)) if found else 0
     return total
