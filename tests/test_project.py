@@ -13,9 +13,9 @@ def test_check_passes(project: Project) -> None:
 
 
 def test_own_test_suite_passes(project: Project) -> None:
-    # A guard against a hang, not a speed check: the largest suite (accounts on PostgreSQL, a
-    # database copied per test) takes about a minute alone and several when CI's two cores are
-    # also building images and driving browsers.
+    # A guard against a hang, not a speed check: the largest suite (every option on PostgreSQL)
+    # takes under half a minute alone and a few when CI's two cores are also building images
+    # and driving browsers.
     command = ["scripts/test", "-q", "-p", "no:cacheprovider"]
     result = run(command, cwd=project.path, env=project.env, timeout=900)
 

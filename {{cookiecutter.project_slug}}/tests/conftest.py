@@ -1,4 +1,4 @@
-"""Fixtures: a migrated test database per run, a fresh copy of it per test, and an app on it.
+"""Fixtures: a test database migrated once per run, emptied before each test, and an app on it.
 
 Test databases are named from DATABASE_URL (`test_<name>`); the real database is never opened.
 """
@@ -23,8 +23,9 @@ from starlette.testclient import TestClient
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.database import Database
 from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.tables import metadata
 
-from .databases import create_database, drop_database, url_for_tests
+from .databases import create_database, drop_database, empty_tables, url_for_tests
 
 ROOT = Path(__file__).parents[1]
 _numbers = itertools.count(1)
@@ -47,8 +48,8 @@ def real_database_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def template_database(real_database_url: str) -> Iterator[str]:
-    """A test database migrated once with the real migrations; each test gets a copy."""
+def test_database(real_database_url: str) -> Iterator[str]:
+    """A test database migrated once with the real migrations, dropped at the end of the run."""
     url = url_for_tests(real_database_url)
     asyncio.run(create_database(url))
     try:
@@ -63,13 +64,10 @@ def fresh_database_url(real_database_url: str) -> str:
 
 
 @pytest.fixture
-def database_url(real_database_url: str, template_database: str) -> Iterator[str]:
-    url = fresh_database_url(real_database_url)
-    asyncio.run(create_database(url, template=template_database))
-    try:
-        yield url
-    finally:
-        asyncio.run(drop_database(url))
+def database_url(test_database: str) -> str:
+    """The test database with every table emptied and every id counter restarted."""
+    asyncio.run(empty_tables(test_database, metadata))
+    return test_database
 
 
 @pytest.fixture
