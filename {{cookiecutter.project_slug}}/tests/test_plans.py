@@ -73,14 +73,15 @@ async def test_statements_built_per_call_do_not_fill_memory(db: Database) -> Non
     assert len(db._plans._plans) <= MAX_PLANS
 
 
-def aiosqlite_threads() -> int:
-    return sum("_connection_worker_thread" in thread.name for thread in threading.enumerate())
+def aiosqlite_threads() -> set[threading.Thread]:
+    threads = threading.enumerate()
+    return {thread for thread in threads if "_connection_worker_thread" in thread.name}
 
 
 async def test_disconnect_releases_every_sqlite_connection(tmp_path: Any) -> None:
     pytest.importorskip("aiosqlite", reason="SQLite only: this project uses another database")
     url = f"sqlite+aiosqlite:///{tmp_path / 'released.db'}?cache=shared"
-    before = aiosqlite_threads()
+    before = aiosqlite_threads()  # earlier tests' threads may still be on their way out
     db = Database(url)
     inner = db._database._backend._pool._opener
     memref: sqlite3.Connection = inner._memref
@@ -94,7 +95,6 @@ async def test_disconnect_releases_every_sqlite_connection(tmp_path: Any) -> Non
     assert inner._memref is None
     with pytest.raises(sqlite3.ProgrammingError, match="closed"):
         memref.execute("SELECT 1")
-    for thread in threading.enumerate():
-        if "_connection_worker_thread" in thread.name:
-            thread.join(timeout=5)
-    assert aiosqlite_threads() == before
+    for thread in aiosqlite_threads() - before:
+        thread.join(timeout=5)
+    assert aiosqlite_threads() - before == set()
