@@ -45,6 +45,7 @@ UNUSED: dict[tuple[str, str], list[str]] = {
     ]
     + [
         "migrations/versions/0004_create_users.py",
+        "migrations/versions/0005_users_session_version.py",
         "scripts/manage",
         "tests/signed_in.py",
         "tests/test_auth.py",

@@ -216,6 +216,7 @@ def test_broadcast_option_sets_broker_url_module_and_dependency(
 ACCOUNT_FILES = [
     "my_service/accounts.py", "my_service/auth.py", "my_service/users.py",
     "my_service/templates/sign_in.html", "migrations/versions/0004_create_users.py",
+    "migrations/versions/0005_users_session_version.py",
     "scripts/manage", "tests/signed_in.py", "tests/test_auth.py",
 ]
 

@@ -149,6 +149,22 @@ def test_sign_in_records_it_and_rehashes_an_older_hash(
     assert sign_in(client, "old@example.com").status_code == 303  # the new hash verifies
 
 
+def test_signing_out_ends_every_copy_of_the_session(client: TestClient, app: Starlette) -> None:
+    sign_up(client, "leaving@example.com")
+    copy = {"Cookie": f"session={client.cookies['session']}"}  # e.g. taken from another device
+    csrf = csrf_of(client.get(app.url_path_for("home")).text)
+
+    client.post(app.url_path_for("sign_out"), data={"csrf_token": csrf})
+
+    assert client.get("/api/notes").status_code == 401
+    sign_out(client)  # only the copy now
+    assert client.get("/api/notes", headers=copy).status_code == 401
+    assert sign_in(client, "leaving@example.com").status_code == 303  # a new session works
+    assert client.get("/api/notes").status_code == 200
+    sign_out(client)
+    assert client.get("/api/notes", headers=copy).status_code == 401  # the old one still not
+
+
 def test_a_deactivated_user_cannot_sign_in(client: TestClient, database_url: str) -> None:
     sign_up(client, "gone@example.com")
     run_sql(database_url, users.update().values(active=False))

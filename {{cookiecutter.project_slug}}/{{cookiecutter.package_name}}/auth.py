@@ -30,7 +30,7 @@ from .database import Database, DatabaseUnavailable
 from .errors import problem
 from .events import Events
 from .settings import SettingsError, sentence
-from .users import User, active_user, user_of_token
+from .users import User, active_user, session_user, user_of_token
 
 COOKIE = "session"
 TICKET_SECONDS = 60
@@ -84,14 +84,16 @@ def load_auth(**values: Any) -> AuthSettings:
 
 @dataclass(frozen=True)
 class Session:
-    """What the signed session cookie holds: the user, if signed in, and the CSRF token."""
+    """What the signed session cookie holds: the user, if signed in, the user's session version
+    when it was issued (see `users.users`), and the CSRF token."""
 
     user_id: int | None
     csrf: str
+    version: int = 0
 
     @classmethod
-    def new(cls, user_id: int | None = None) -> Session:
-        return cls(user_id, secrets.token_urlsafe(32))
+    def new(cls, user_id: int | None = None, version: int = 0) -> Session:
+        return cls(user_id, secrets.token_urlsafe(32), version)
 
 
 class LoginLimit:
@@ -145,15 +147,17 @@ class Accounts:
             return None
         try:
             data = self.serializer.loads(cookie, max_age=self.max_age)
-            return Session(data["user"], data["csrf"])
-        except (BadSignature, KeyError, TypeError):
+            return Session(data["user"], data["csrf"], int(data["v"]))
+        except (BadSignature, KeyError, TypeError, ValueError):
             return None
 
     def set_session(self, response: Response, connection: HTTPConnection, session: Session) -> None:
         # Secure whenever the request came over TLS (directly, or as the trusted proxy says).
         response.set_cookie(
             COOKIE,
-            self.serializer.dumps({"user": session.user_id, "csrf": session.csrf}),
+            self.serializer.dumps(
+                {"user": session.user_id, "csrf": session.csrf, "v": session.version}
+            ),
             max_age=self.max_age,
             httponly=True,
             samesite="lax",
@@ -225,7 +229,7 @@ class Authenticate:
             return User(user.id, user.email, holder[1]), None
         if session is None or session.user_id is None:
             return None, None
-        user = await active_user(db, session.user_id)
+        user = await session_user(db, session.user_id, session.version)
         if user is None:
             return None, None
         method = connection.scope.get("method", "GET")

@@ -56,14 +56,14 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
     return response
 
 
-def signed_in(request: Request, user_id: int) -> Response:
+def signed_in(request: Request, user_id: int, version: int = 0) -> Response:
     """Redirect to where the visitor was going, with a new session (and a new CSRF token)."""
     target = request.query_params.get("next", "")
     # Only a path on this site: "//host" or "/\\host" would lead elsewhere.
     if not target.startswith("/") or target.startswith(("//", "/\\")):
         target = str(request.url_for("home").path)
     response = RedirectResponse(target, status_code=303)
-    accounts_of(request).set_session(response, request, Session.new(user_id))
+    accounts_of(request).set_session(response, request, Session.new(user_id, version))
     return response
 
 
@@ -112,7 +112,7 @@ async def sign_in(request: Request) -> Response:
     if user is None or not valid or not user["active"]:
         return page(request, "sign_in.html", 400, error=WRONG, email=email)
     await users.record_sign_in(db, user["id"], new_hash)
-    return signed_in(request, user["id"])
+    return signed_in(request, user["id"], user["session_version"])
 
 
 async def sign_out(request: Request) -> Response:
@@ -120,7 +120,8 @@ async def sign_out(request: Request) -> Response:
     user = request.scope.get("user")
     response = RedirectResponse(request.url_for("sign_in_form").path, status_code=303)
     accounts_of(request).end_session(response, request)
-    if user is not None:
+    if user is not None:  # every session of the user ends: the cookie, and any copy of it
+        await users.end_sessions(request.state.database, user.id)
         await signed_out(request.state.events, user.id)
     return response
 

@@ -32,6 +32,9 @@ users = sa.Table(
         server_default=sa.func.current_timestamp(),
     ),
     sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True),
+    # Each session cookie carries the value this had when it was issued; signing out adds one,
+    # so every cookie issued before, copies included, stops working at once.
+    sa.Column("session_version", sa.Integer, nullable=False, server_default=sa.text("0")),
 )
 
 # Only a SHA-256 of each token is stored: the token itself is shown once, when it is made.
@@ -90,6 +93,12 @@ BY_EMAIL = users.select().where(users.c.email == sa.bindparam("email"))
 ACTIVE_BY_ID = sa.select(users.c.id, users.c.email).where(
     users.c.id == sa.bindparam("id"), users.c.active
 )
+IN_SESSION = ACTIVE_BY_ID.where(users.c.session_version == sa.bindparam("version"))
+END_SESSIONS = (
+    users.update()
+    .where(users.c.id == sa.bindparam("user_id"))
+    .values(session_version=users.c.session_version + 1)
+)
 BY_TOKEN = (
     sa.select(users.c.id, users.c.email, tokens.c.id.label("token_id"))
     .select_from(tokens.join(users))
@@ -122,6 +131,16 @@ async def find_by_email(db: Database, email: str) -> Row | None:
 async def active_user(db: Database, user_id: int) -> User | None:
     row = await db.fetch_one(ACTIVE_BY_ID, {"id": user_id})
     return None if row is None else User(row["id"], row["email"])
+
+
+async def session_user(db: Database, user_id: int, version: int) -> User | None:
+    """The active user a session cookie names, unless they signed out since it was issued."""
+    row = await db.fetch_one(IN_SESSION, {"id": user_id, "version": version})
+    return None if row is None else User(row["id"], row["email"])
+
+
+async def end_sessions(db: Database, user_id: int) -> None:
+    await db.execute(END_SESSIONS, {"user_id": user_id})
 
 
 async def user_of_token(db: Database, token: str) -> User | None:
