@@ -114,6 +114,30 @@ async def test_an_event_larger_than_a_notification_arrives_whole(
     assert small == '{"id":"small"}'
 
 
+async def test_disconnect_ends_the_listener_while_events_arrive(
+    events_pair: tuple[Events, Events], broker_url: str, channel: str
+) -> None:
+    # Stopping the listener just as an event comes in must still stop it: on Python 3.11,
+    # `asyncio.wait_for` loses a cancellation that arrives with a result, and shutdown hung.
+    publisher, enough = events_pair[0], asyncio.Event()
+
+    async def publish_until_enough() -> None:
+        while not enough.is_set():
+            await publisher.publish({"id": "0", "type": "note.created"})
+
+    for attempt in range(1, 21):
+        listener = Events(broker_url, channel)
+        await listener.connect()
+        enough.clear()
+        flood = asyncio.create_task(publish_until_enough())
+        await asyncio.sleep(0.05)
+        stopping = asyncio.create_task(listener.disconnect())
+        done, _ = await asyncio.wait({stopping}, timeout=5)
+        enough.set()
+        await flood
+        assert stopping in done, f"disconnect still waiting after 5 s, attempt {attempt}"
+
+
 async def test_a_broker_outage_ends_subscriptions_and_events_resume_after_it(
     broker_url: str, channel: str, proxy: Proxy
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from importlib import import_module
 from importlib.util import find_spec
 from pathlib import Path
@@ -86,8 +86,7 @@ def create_app(settings: Settings) -> Starlette:
             # connection (WebSockets closing) goes before the database does.
             for task in (forgetting, goodbye):
                 task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
+            await asyncio.wait({forgetting, goodbye})  # their CancelledError stays in them
             await live.say_goodbye(connections)
             await drain.stop()
             await events.disconnect()

@@ -94,8 +94,11 @@ class Broker:
             )
             ready.set()
             while True:
+                # asyncio.timeout, not wait_for: on Python 3.11, wait_for returns a result
+                # that arrives as the task is cancelled, and the cancellation is lost.
                 try:
-                    payload = await asyncio.wait_for(received.get(), WATCH_SECONDS)
+                    async with asyncio.timeout(WATCH_SECONDS):
+                        payload = await received.get()
                 except TimeoutError:  # quiet for a while: is anyone still there?
                     await connection.fetchval("SELECT 1", timeout=self.timeout)
                     continue

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import suppress
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -63,5 +62,4 @@ class Drain:
     async def stop(self) -> None:
         if self._watcher is not None:
             self._watcher.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._watcher
+            await asyncio.wait({self._watcher})  # its CancelledError stays in the task

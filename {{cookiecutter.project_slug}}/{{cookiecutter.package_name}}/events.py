@@ -95,13 +95,15 @@ class Events:
             return
         self._listener = asyncio.create_task(self._listen_forever(self.broker))
         with suppress(TimeoutError):  # a broker that is down is reported by readiness
-            await asyncio.wait_for(self.listening.wait(), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                await self.listening.wait()
 
     async def disconnect(self) -> None:
         if self._listener is not None:
             self._listener.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._listener
+            # Wait for it to end without catching CancelledError here: a cancellation of
+            # disconnect itself (a shutdown timeout) must still go through.
+            await asyncio.wait({self._listener})
         self._end_subscriptions()
         if self.broker is not None:
             await self.broker.close()
