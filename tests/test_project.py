@@ -17,7 +17,7 @@ def test_own_test_suite_passes(project: Project) -> None:
     # takes under half a minute alone and a few when CI's two cores are also building images
     # and driving browsers.
     command = ["scripts/test", "-q", "-p", "no:cacheprovider"]
-    result = run(command, cwd=project.path, env=project.env, timeout=300)
+    result = run(command, cwd=project.path, env=project.env, timeout=600)
 
     summary = result.stdout.strip().splitlines()[-1]
     assert " passed" in summary and "failed" not in summary and "error" not in summary, summary
