@@ -58,7 +58,7 @@ def test_a_project_takes_a_later_template_change(
     git(project, "commit", "-qm", "A project of our own")
     # ...while the template moves on.
     source = template / "{{cookiecutter.project_slug}}" / "{{cookiecutter.package_name}}" / "tables.py"
-    source.write_text(source.read_text().replace('"""The database schema', '"""The schema'))
+    source.write_text(source.read_text().replace('"""The whole schema', '"""The schema'))
     git(template, "commit", "-qam", "A template improvement")
 
     update = run(
