@@ -45,7 +45,8 @@ def through(
 
 @pytest.fixture
 def client(caller: dict[str, str], database_url: str, proxy: Proxy) -> Iterator[TestClient]:
-    with TestClient(create_app(through(proxy, database_url, database_timeout=3)), headers=caller) as client:
+    app = create_app(through(proxy, database_url, database_timeout=3))
+    with TestClient(app, headers=caller) as client:
         yield client
 
 
