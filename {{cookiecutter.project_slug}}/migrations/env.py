@@ -10,6 +10,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
+from alembic.operations import ops
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -58,6 +59,22 @@ def boolean_default_changed(
     return BOOLEANS.get(found.strip("'\"").lower()) is not wanted
 
 
+def drop_tables_whole(context: Any, revision: Any, directives: list[Any]) -> None:
+    # Dropping a table drops its indexes. Autogenerate drops them first (on SQLite in a batch
+    # of their own), which MySQL refuses for an index a foreign key needs, as owner_id's.
+    for script in directives:
+        operations = script.downgrade_ops.ops
+        dropped = {each.table_name for each in operations if isinstance(each, ops.DropTableOp)}
+        script.downgrade_ops.ops = [
+            each
+            for each in operations
+            if not (
+                isinstance(each, ops.DropIndexOp | ops.ModifyTableOps)
+                and each.table_name in dropped
+            )
+        ]
+
+
 def keep_autoincrement(inspector: sa.Inspector, table: sa.Table, column: Any) -> None:
     # A batch migration on SQLite copies the table as reflected, and reflection misses
     # AUTOINCREMENT: the copy would hand out the ids of deleted rows again.
@@ -84,6 +101,7 @@ def configure(connection: Connection | None = None) -> None:
         render_as_batch=dialect == "sqlite",
         literal_binds=connection is None,
         render_item=render_item,
+        process_revision_directives=drop_tables_whole,
     )
 
 
