@@ -137,11 +137,11 @@ def test_the_production_profile_serves_https_and_websockets_through_caddy(
     name = f"tplc{secrets.token_hex(3)}"
     https, http = free_port(), free_port()
     settings = {
-        "COMPOSE_PROFILES": "production", "PORT": str(free_port()), "HTTPS_PORT": str(https),
+        "PORT": str(free_port()), "HTTPS_PORT": str(https),
         "HTTP_PORT": str(http), "FORWARDED_ALLOW_IPS": "*",
     }
     try:
-        compose(composed, name, "up", "--detach", **settings)
+        compose(composed, name, "--profile", "production", "up", "--detach", **settings)
         proxy = f"{name}_proxy_1"
         # Caddy's own CA, made at its first start, is what the client trusts.
         root = tmp_path / "root.crt"
@@ -183,7 +183,8 @@ def test_the_production_profile_serves_https_and_websockets_through_caddy(
             websocket.send('{"type": "ping"}')
             assert json.loads(websocket.recv(timeout=10)) == {"type": "pong"}
     finally:
-        compose(composed, name, "down", "--volumes", timeout=120, **settings)
+        compose(composed, name, "--profile", "production", "down", "--volumes", timeout=120,
+                **settings)
 
 
 def test_a_failed_migration_keeps_the_app_from_starting(composed: Composed) -> None:
