@@ -101,6 +101,12 @@ def problem() -> str | None:
             "kubernetes=yes needs a database server, since every pod and the migration Job "
             "would each get a SQLite file of their own; choose database=postgresql or mysql."
         )
+    if KUBERNETES == "yes" and BROADCAST == "memory":
+        return (
+            "kubernetes=yes runs 2 to 10 pods, whose WebSocket clients hear of each other's "
+            "changes only through a broker; choose broadcast=redis, or broadcast=postgres "
+            "with database=postgresql."
+        )
     if BROADCAST == "postgres" and DATABASE != "postgresql":
         return (
             f"broadcast=postgres uses LISTEN/NOTIFY on the app's PostgreSQL database, but "

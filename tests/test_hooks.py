@@ -43,6 +43,7 @@ REFUSED = [
     ({"author_email": "a@b"}, "is not an email address"),
     ({"version": "one"}, "version 'one' is not a PEP 440 version"),
     ({"kubernetes": "yes"}, "kubernetes=yes needs a database server"),
+    ({"kubernetes": "yes", "database": "postgresql"}, "kubernetes=yes runs 2 to 10 pods"),
     ({"broadcast": "postgres"}, "broadcast=postgres uses LISTEN/NOTIFY on the app's PostgreSQL"),
     ({"broadcast": "postgres", "database": "mysql"}, "but database=mysql; choose database="),
 ]
