@@ -82,7 +82,9 @@ def test_refuses_a_bad_value_in_one_sentence(
 
 # How platforms spell this project's database in the DATABASE_URL they attach.
 PLATFORM_SCHEMES = {
-    "sqlite": ["sqlite"], "postgresql": ["postgres", "postgresql"], "mysql": ["mysql", "mariadb"]
+    "sqlite": ["sqlite"],
+    "postgresql": ["postgres", "postgresql"],
+    "mysql": ["mysql", "mariadb"],
 }["{{ cookiecutter.database }}"]
 
 
