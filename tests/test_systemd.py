@@ -229,3 +229,23 @@ def wait_for_status(url: str, headers: dict[str, str], status: int, seconds: flo
             return json.dumps(answer.json())
         time.sleep(0.1)
     pytest.fail(f"{url} did not answer {status} within {seconds}s")
+
+
+BROKER_SCHEMES = {"memory": "memory://", "redis": "redis://", "postgres": "postgresql://"}
+
+
+@pytest.mark.parametrize(
+    ("database", "broadcast"),
+    [("sqlite", "redis"), ("postgresql", "memory"), ("postgresql", "redis"), ("mysql", "memory")],
+)
+def test_the_other_environment_files_fit_their_broker(
+    tmp_path: Path, database: str, broadcast: str
+) -> None:
+    """Offline, for the database and broker pairs not started above: what made units refuse."""
+    project = render(tmp_path, process_manager="systemd", database=database, broadcast=broadcast)
+    lines = (project / "deploy" / "systemd" / "environment").read_text().splitlines()
+    settings = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+    assert settings["BROADCAST_URL"].startswith(BROKER_SCHEMES[broadcast])
+    assert int(settings["WEB_CONCURRENCY"]) == (1 if broadcast == "memory" else 2)
+    assert "SECRET_KEY" not in settings
