@@ -51,7 +51,7 @@ def systemd_image(env: dict[str, str]) -> None:
     """Make sure IMAGE is in podman's store (about 30 s to make, the first time)."""
     with open(CACHE / "systemd-image.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if subprocess.run(["podman", "image", "exists", IMAGE], env=env).returncode == 0:
+        if subprocess.run(["podman", "image", "exists", IMAGE], env=env, check=False).returncode == 0:
             return
         if not IMAGE_TAR.is_file():
             require("mmdebstrap")
@@ -123,7 +123,7 @@ def show(env: dict[str, str], name: str, *properties: str) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     ("combination", "database"),
-    [(name, name) for name in SYSTEMD_COMBINATIONS],
+    [pytest.param(name, name, id=name) for name in SYSTEMD_COMBINATIONS],
     indirect=["database"],
 )
 def test_unit_installs_migrates_serves_and_stops_under_systemd(
@@ -133,7 +133,7 @@ def test_unit_installs_migrates_serves_and_stops_under_systemd(
     project = render(tmp_path, process_manager="systemd", **context)
     systemd_image(podman_env)
     environment = (project / "deploy" / "systemd" / "environment").read_text()
-    workers = re.search(r"^WEB_CONCURRENCY=(\d+)$", environment, re.M)
+    workers = re.search(r"^WEB_CONCURRENCY=(\d+)$", environment, re.MULTILINE)
     assert workers and int(workers.group(1)) == (1 if context["broadcast"] == "memory" else 2)
 
     lines = readme_block(project)
@@ -197,7 +197,7 @@ def test_unit_installs_migrates_serves_and_stops_under_systemd(
         print(f"{combination}: installed in {installed:.1f}s, stopped in {stopped:.1f}s")
     finally:
         subprocess.run(["podman", "rm", "--force", "--time", "0", name], env=podman_env,
-                       capture_output=True)
+                       capture_output=True, check=False)
 
 
 def wait_for_ready(
