@@ -7,6 +7,7 @@ GitHub's workflow schema. tests/test_kubernetes.py runs the Kubernetes manifests
 from __future__ import annotations
 
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -14,11 +15,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 import yaml
 
-from .conftest import IN_CI, free_port, stop, wait_until_up
-from .harness import COMBINATIONS, render, run
+from .conftest import IN_CI, free_port, require_server, stop, wait_until_up
+from .harness import COMBINATIONS, SERVERS, build_venv, manage_database, render, run, venv_env
 
 TOOLS = Path(sys.executable).parent  # the checkers installed with the template's tests
 DATABASES = ["sqlite", "postgresql", "mysql"]
@@ -352,29 +354,42 @@ def test_ci_workflow_passes_actionlint_and_the_schema(tmp_path: Path, database: 
     assert job["env"]["DATABASE_URL"] == env_file(project / ".env")["DATABASE_URL"]
 
 
-def test_procfile_release_migrates_and_web_serves_on_port(
-    tmp_path: Path, project_env: dict[str, str]
-) -> None:
-    project = render(tmp_path, paas="yes")
+def test_procfile_release_migrates_and_web_serves_on_port(tmp_path: Path) -> None:
+    """Both processes as a platform runs them: from the repository (no git-ignored .env), with
+    PORT and the DATABASE_URL a platform attaches, which names no driver."""
+    require_server(SERVERS["postgresql"])
+    project = render(tmp_path, database="postgresql", paas="yes")
+    (project / ".env").unlink()
     processes = dict(
         line.split(": ", 1) for line in (project / "Procfile").read_text().splitlines() if line
     )
     assert set(processes) == {"release", "web"}
-
-    run(["sh", "-c", processes["release"]], cwd=project, env=project_env)
-    current = run(["scripts/migrate", "current"], cwd=project, env=project_env)
-    assert "(head)" in current.stdout
-    port = free_port()
-    web = subprocess.Popen(
-        ["sh", "-c", processes["web"]], cwd=project, env={**project_env, "PORT": str(port)},
-        text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    name = f"tpl_{secrets.token_hex(4)}"
+    env = venv_env(build_venv([project]))
+    creating = {**env, "DATABASE_URL": SERVERS["postgresql"].url.format(database=name)}
+    manage_database(project, creating, "create")
+    env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{name}"  # Heroku's spelling
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/health/ready", web)
+        run(["sh", "-c", processes["release"]], cwd=project, env=env)
+        current = run(["scripts/migrate", "current"], cwd=project, env=env)
+        assert "(head)" in current.stdout
+        port = free_port()
+        web = subprocess.Popen(
+            ["sh", "-c", processes["web"]], cwd=project, env={**env, "PORT": str(port)},
+            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}/health/ready", web)
+            created = httpx.post(
+                f"http://127.0.0.1:{port}/api/notes", json={"title": "On a platform"}, timeout=5
+            )
+            assert created.status_code == 201, created.text
+        finally:
+            stop(web)
+        no_port = subprocess.run(
+            ["sh", "-c", processes["web"]], cwd=project, env=env, capture_output=True,
+            text=True, check=False, timeout=30,
+        )
+        assert no_port.returncode != 0 and "the platform sets PORT" in no_port.stderr
     finally:
-        stop(web)
-    no_port = subprocess.run(
-        ["sh", "-c", processes["web"]], cwd=project, env=project_env, capture_output=True,
-        text=True, check=False, timeout=30,
-    )
-    assert no_port.returncode != 0 and "the platform sets PORT" in no_port.stderr
+        manage_database(project, creating, "drop")
