@@ -69,6 +69,16 @@ def imported_names() -> set[str]:
 
 
 def problem() -> str | None:
+    missing = [
+        name for name in ("pyproject.toml", "uv.lock", "hooks/pins.py")
+        if not (template_repository() / name).is_file()
+    ]
+    if missing:
+        # The post-generation hook takes the project's dependencies and lock from these.
+        return (
+            f"the template at {template_repository()} lacks {', '.join(missing)}; render from "
+            "a whole checkout or archive of the template repository."
+        )
     if not SLUG.fullmatch(PROJECT_SLUG) and not slugify(PROJECT_NAME):
         # cookiecutter.json turns such a name into the slug "-", which lands here.
         return (

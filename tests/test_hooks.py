@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -70,6 +71,28 @@ def test_bad_answer_is_refused_with_a_reason(
     assert any(reason in line for line in sentences), result.stderr
     assert list(output.iterdir()) == []
     assert not (tmp_path / "escape").exists()
+
+
+def test_a_template_without_its_lock_is_refused(tmp_path: Path) -> None:
+    template = tmp_path / "template"
+    template.mkdir()
+    for name in ("cookiecutter.json", "pyproject.toml", "hooks", "{{cookiecutter.project_slug}}"):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, template / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, template / name)
+    output = tmp_path / "out"
+    output.mkdir()
+    command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output)]
+
+    result = subprocess.run(
+        [*command, str(template)], capture_output=True, text=True, check=False, timeout=60
+    )
+
+    assert result.returncode == 1
+    assert f"ERROR: the template at {template} lacks uv.lock; render from" in result.stderr
+    assert list(output.iterdir()) == []
 
 
 def test_every_dependency_is_a_reserved_name() -> None:
