@@ -58,6 +58,20 @@ def _key(edge: Table) -> tuple[str, str, str]:
     return (edge["name"], json.dumps(edge.get("extra", [])), edge.get("marker", ""))
 
 
+def _spelled(requirements: Iterable[str | Table]) -> list[str]:
+    """Requirements as comparable text, from pyproject.toml's strings or uv.lock's tables."""
+    spelled = []
+    for requirement in requirements:
+        if isinstance(requirement, dict):
+            extras = requirement.get("extras", [])
+            requirement = requirement["name"] + (f"[{','.join(extras)}]" if extras else "") + (
+                requirement.get("specifier", "")
+            )
+        name, rest = re.match(r"([A-Za-z0-9._-]+)(.*)", requirement.replace(" ", "")).groups()
+        spelled.append(normalize(name) + rest)
+    return sorted(spelled)
+
+
 def derive_lock(
     lock: Table, deps: Dependencies, name: str, version: str, requires_python: str
 ) -> Table:
@@ -68,6 +82,12 @@ def derive_lock(
     for group in deps.groups:
         edges.extend(root["dev-dependencies"][normalize(group)])
         requires.extend(root["metadata"]["requires-dev"][normalize(group)])
+    dev = root["metadata"]["requires-dev"]["dev"]
+    if _spelled(requires) != _spelled(deps.project) or _spelled(dev) != _spelled(deps.dev):
+        raise SystemExit(
+            "ERROR: the template's uv.lock was not made from its pyproject.toml's pins; run the "
+            "template's scripts/lock."
+        )
     own: Table = {"name": normalize(name), "version": version, "source": {"editable": "."}}
     own["dependencies"] = sorted(edges, key=_key)
     own["dev-dependencies"] = {"dev": root["dev-dependencies"]["dev"]}

@@ -129,7 +129,8 @@ def set_values(text: str, values: dict[tuple[str, str], str]) -> str:
         for part in table.split("."):
             parent = parent[part]
         parent[key] = tomllib.loads(f"v = {value}")["v"]
-    assert tomllib.loads(written) == expected
+    if tomllib.loads(written) != expected:
+        raise SystemExit("ERROR: writing the dependencies changed more of pyproject.toml than them.")
     return written
 
 
