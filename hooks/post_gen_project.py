@@ -36,6 +36,7 @@ UNUSED: dict[tuple[str, str], list[str]] = {
     ("kubernetes", "no"): ["deploy/kubernetes"],
     ("lambda", "no"): [f"{PACKAGE}/aws_lambda.py", "tests/test_aws_lambda.py"],
     ("paas", "no"): ["Procfile"],
+    # Dependabot's config too: without CI the project is not assumed to live on GitHub.
     ("ci", "none"): [".github"],
     ("auth", "none"): [
         f"{PACKAGE}/{name}.py"
