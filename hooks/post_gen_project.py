@@ -1,6 +1,6 @@
-"""Finish the rendered project: drop the files the chosen options do not use, keep the lock
-made for the chosen dependencies, make the scripts executable, write `.env`, and record the
-template and commit it came from (`.cruft.json`, for `cruft update`).
+"""Finish the rendered project: drop the files the chosen options do not use, declare and lock
+the chosen dependencies (from the template's own pins and lock), make the scripts executable,
+write `.env`, and record the template and commit it came from (`.cruft.json`, for `cruft update`).
 
 Hermetic: no network, no installs. The next steps are printed at the end.
 """
@@ -10,6 +10,8 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 from cookiecutter.config import BUILTIN_ABBREVIATIONS
@@ -36,6 +38,7 @@ UNUSED: dict[tuple[str, str], list[str]] = {
     ("kubernetes", "no"): ["deploy/kubernetes"],
     ("lambda", "no"): [f"{PACKAGE}/ops/aws_lambda.py", "tests/ops/test_aws_lambda.py"],
     ("paas", "no"): ["Procfile"],
+    # Dependabot's config too: without CI the project is not assumed to live on GitHub.
     ("ci", "none"): [".github"],
     ("auth", "none"): [
         f"{PACKAGE}/accounts",
@@ -91,31 +94,74 @@ def make_scripts_executable() -> None:
             path.chmod(path.stat().st_mode | 0o111)
 
 
-# The placeholders tests/locks.py writes into the stored locks, and what they stand for.
-LOCK_VARIABLES = {
-    "@@python_version@@": CONTEXT["python_version"],
-    "@@version@@": CONTEXT["version"],
-    "@@name@@": CONTEXT["project_slug"].replace("_", "-"),
-}
+def template_repository() -> Path:
+    """This template's folder; cookiecutter passes it relative to where it was started."""
+    given = Path(CONTEXT.get("_repo_dir", "."))  # cruft renders without it, from the folder
+    if given.is_absolute():
+        return given
+    # cookiecutter runs this hook from inside the template's folder (this process's cwd is the
+    # new project's): its own working directory is the answer, where the system shows it.
+    parent = Path(f"/proc/{os.getppid()}/cwd")
+    if parent.exists():
+        return parent.resolve()
+    return Path(os.environ.get("PWD", ".")) / given  # the shell's directory when it started
 
 
-def keep_lock() -> None:
-    """Keep the stored lock resolved for the chosen dependencies as uv.lock; drop the others.
+def set_values(text: str, values: dict[tuple[str, str], str]) -> str:
+    """`text` with the one-line array `key = [...]` of each table replaced by the TOML given.
 
-    The template stores one lock per combination of the values of the options that change the
-    dependency set (cookiecutter.json's `_lock_options`); its scripts/lock writes them.
+    The lines are written from the lists they hold, and the result is parsed again: it must
+    differ from the template's in exactly those values.
     """
-    stored = Path("locks")
-    chosen = [f"{option}-{CONTEXT[option]}" for option in CONTEXT["_lock_options"]]
-    name = "_".join(chosen) + ".lock"
-    if not (stored / name).is_file():
-        raise SystemExit(f"ERROR: the template has no lock {name}; run its scripts/lock.")
-    # The locks are copied, not rendered (they are large): fill in the answers they depend on.
-    lock = (stored / name).read_text()
-    for variable, value in LOCK_VARIABLES.items():
-        lock = lock.replace(variable, value)
-    Path("uv.lock").write_text(lock)
-    shutil.rmtree(stored)
+    table, lines, done = "", [], set()
+    for line in text.splitlines(keepends=True):
+        if line.startswith("["):
+            table = line.strip().strip("[]")
+        key = line.partition(" = ")[0]
+        if (table, key) in values and line.rstrip().endswith("]"):
+            line = f"{key} = {values[table, key]}\n"
+            done.add((table, key))
+        lines.append(line)
+    if done != set(values):
+        raise SystemExit(f"ERROR: pyproject.toml has no one-line {sorted(set(values) - done)}.")
+    written = "".join(lines)
+    expected = tomllib.loads(text)
+    for (table, key), value in values.items():
+        parent = expected
+        for part in table.split("."):
+            parent = parent[part]
+        parent[key] = tomllib.loads(f"v = {value}")["v"]
+    if tomllib.loads(written) != expected:
+        raise SystemExit("ERROR: writing the dependencies changed more of pyproject.toml than them.")
+    return written
+
+
+def write_dependencies() -> None:
+    """Declare the chosen options' pinned dependencies and lock them, from the template's own.
+
+    The template repository is a uv project whose dependency groups are the options (see
+    hooks/pins.py); this takes their pins into pyproject.toml and cuts uv.lock from its lock.
+    """
+    repository = template_repository()
+    sys.path.insert(0, str(repository / "hooks"))
+    import pins  # noqa: PLC0415  (beside this hook in the template, not installed anywhere)
+
+    template_pins = tomllib.loads((repository / "pyproject.toml").read_text())
+    deps = pins.dependencies(CONTEXT, template_pins)
+    pyproject = Path("pyproject.toml")
+    text = set_values(pyproject.read_text(), {
+        ("project", "dependencies"): pins.toml_array(deps.project),
+        ("dependency-groups", "dev"): pins.toml_array(deps.dev),
+        ("build-system", "requires"): pins.toml_array(deps.build, multiline=False),
+    })
+    pyproject.write_text(text)
+    project = tomllib.loads(text)["project"]
+    lock = pins.derive_lock(
+        tomllib.loads((repository / "uv.lock").read_text()), deps,
+        name=project["name"], version=project["version"],
+        requires_python=project["requires-python"],
+    )
+    Path("uv.lock").write_text(pins.dump_lock(lock))
 
 
 def write_env() -> None:
@@ -144,7 +190,7 @@ def record_template() -> bool:
     """
     if "_repo_dir" not in CONTEXT:  # rendered by cruft itself, which records its own state
         return True
-    repo = Path(os.environ.get("PWD", "."), CONTEXT["_repo_dir"])  # the shell's cwd, if relative
+    repo = template_repository()
     if not (repo / ".git").exists():
         return False
     head = subprocess.run(
@@ -171,7 +217,7 @@ def record_template() -> bool:
 if __name__ == "__main__":
     apply_choices({option: CONTEXT[option] for option, _ in [*UNUSED, *REPLACED]})
     make_scripts_executable()
-    keep_lock()
+    write_dependencies()
     write_env()
     if not record_template():
         print("The template has no git commit here; `cruft link TEMPLATE` records it for updates.")

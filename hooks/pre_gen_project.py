@@ -11,7 +11,6 @@ import sys
 import tomllib
 from pathlib import Path
 
-from cookiecutter.environment import StrictEnvironment
 from slugify import slugify
 
 # Every answer, as JSON: a quote in an answer cannot break this file.
@@ -55,20 +54,31 @@ def template_repository() -> Path:
 
 
 def imported_names() -> set[str]:
-    """The import names of what the rendered pyproject.toml declares, read from the template."""
-    template = next(template_repository().glob("*cookiecutter.project_slug*"))
-    source = (template / "pyproject.toml").read_text()
-    pyproject = tomllib.loads(StrictEnvironment().from_string(source).render(cookiecutter=CONTEXT))
-    declared = [
-        *pyproject["project"]["dependencies"],
-        *pyproject["build-system"]["requires"],
-        *(item for group in pyproject["dependency-groups"].values() for item in group),
-    ]
-    names = {re.split(r"[\[=<>~!; ]", requirement)[0].lower() for requirement in declared}
+    """The import names of what the rendered pyproject.toml will declare: the template's own
+    pins (its pyproject.toml) with the groups these answers choose (hooks/pins.py)."""
+    repository = template_repository()
+    sys.path.insert(0, str(repository / "hooks"))
+    import pins  # noqa: PLC0415  (beside this hook in the template, not installed anywhere)
+
+    deps = pins.dependencies(CONTEXT, tomllib.loads((repository / "pyproject.toml").read_text()))
+    names = {
+        re.split(r"[\[=<>~!; ]", requirement)[0].lower()
+        for requirement in [*deps.project, *deps.dev, *deps.build]
+    }
     return {IMPORT_NAMES.get(name, name.replace("-", "_")) for name in names}
 
 
 def problem() -> str | None:
+    missing = [
+        name for name in ("pyproject.toml", "uv.lock", "hooks/pins.py")
+        if not (template_repository() / name).is_file()
+    ]
+    if missing:
+        # The post-generation hook takes the project's dependencies and lock from these.
+        return (
+            f"the template at {template_repository()} lacks {', '.join(missing)}; render from "
+            "a whole checkout or archive of the template repository."
+        )
     if not SLUG.fullmatch(PROJECT_SLUG) and not slugify(PROJECT_NAME):
         # cookiecutter.json turns such a name into the slug "-", which lands here.
         return (
@@ -100,6 +110,12 @@ def problem() -> str | None:
         return (
             "kubernetes=yes needs a database server, since every pod and the migration Job "
             "would each get a SQLite file of their own; choose database=postgresql or mysql."
+        )
+    if KUBERNETES == "yes" and BROADCAST == "memory":
+        return (
+            "kubernetes=yes runs 2 to 10 pods, whose WebSocket clients hear of each other's "
+            "changes only through a broker; choose broadcast=redis, or broadcast=postgres "
+            "with database=postgresql."
         )
     if BROADCAST == "postgres" and DATABASE != "postgresql":
         return (

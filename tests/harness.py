@@ -12,7 +12,6 @@ import shutil
 import re
 import subprocess
 import sys
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,11 +102,6 @@ def render(output_dir: Path, **context: str) -> Path:
     return Path(project)
 
 
-def requirements(project: Path) -> list[str]:
-    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
-    return [*pyproject["project"]["dependencies"], *pyproject["dependency-groups"]["dev"]]
-
-
 def run(
     command: list[str], cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
@@ -130,26 +124,40 @@ class CommandFailed(Exception):
 def build_venv(
     projects: Iterable[Path], python: str = sys.executable, extra: Iterable[str] = ()
 ) -> Path:
-    """A virtual environment with every dependency the given projects declare, and `extra`.
+    """A virtual environment with exactly what the given projects' own uv.lock files pin (the
+    app's dependencies and its dev group, as `scripts/install` makes it), and `extra`.
 
-    It is built once: it lives under .cache/, named by a hash of its interpreter and
-    requirements, and is reused while they stay the same. Concurrent callers wait for the one
-    building it.
+    `uv sync --locked` installs each lock in turn, and fails if one is not current for its
+    pyproject.toml; the project itself is not installed, so one environment serves any render
+    of the same lock (its tests import the package from the project folder). The locks are
+    all cut from the template's one, so several agree on every version they share. Built
+    once: it lives under .cache/, named by a hash of its interpreter, locks and `extra`, and is
+    reused while they stay the same. Concurrent callers wait for the one building it.
     """
-    wanted = sorted({*extra, *(line for project in projects for line in requirements(project))})
-    listing = "\n".join(wanted) + "\n"
-    digest = hashlib.sha256(f"{python}\n{listing}".encode()).hexdigest()[:12]
+    projects = list(projects)
+    locks = [(project / "uv.lock").read_text() for project in projects]
+    wanted = sorted(extra)
+    key = "\n".join([python, *locks, *wanted])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     venv = CACHE / f"project-venv-{digest}"
     CACHE.mkdir(exist_ok=True)
     with open(CACHE / "project-venv.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (venv / "requirements.txt").is_file():
-            run([python, "-m", "venv", "--clear", str(venv)], cwd=ROOT)
-            pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
-            run([*pip, "install", "--quiet", "--upgrade", "pip"], cwd=ROOT)
-            (venv / "wanted.txt").write_text(listing)
-            run([*pip, "install", "--quiet", "-r", str(venv / "wanted.txt")], cwd=ROOT, timeout=900)
-            (venv / "requirements.txt").write_text(listing)
+        if not (venv / "synced").is_file():
+            shutil.rmtree(venv, ignore_errors=True)
+            env = {
+                **os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_PROJECT_ENVIRONMENT": str(venv),
+            }
+            env.pop("VIRTUAL_ENV", None)
+            uv = [sys.executable, "-m", "uv"]
+            for number, project in enumerate(projects):
+                # Each further lock adds to the environment rather than replacing it.
+                sync = [*uv, "sync", "--locked", "--no-install-project", "--python", python]
+                run([*sync, *(["--inexact"] if number else [])], cwd=project, env=env, timeout=900)
+            if wanted:
+                install = [*uv, "pip", "install", "--python", str(venv / "bin" / "python")]
+                run([*install, *wanted], cwd=ROOT, env=env, timeout=900)
+            (venv / "synced").write_text(key)
     return venv
 
 

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import pytest
@@ -237,7 +238,7 @@ def test_image_migrates_serves_and_stops_gracefully(
         config = json.loads(podman(podman_env, "image", "inspect", "--format", "json", image))[0]
         assert config["Config"]["StopSignal"] == "SIGTERM"
         assert config["Config"]["User"] == "10001:10001"
-        assert "/health/live" in " ".join(config["Healthcheck"]["Test"])
+        assert config["Healthcheck"]["Test"] == ["CMD", "scripts/healthcheck"]
         podman(podman_env, "run", "--rm", *options, image, "scripts/migrate", "upgrade", "head")
         # Attached, so that podman's exit status is the server's.
         server = stack.enter_context(subprocess.Popen(
@@ -315,3 +316,98 @@ def test_compose_brings_up_the_sqlite_project(
         output = stop(process)
     waited = output.index("'podman', 'wait', '--condition=stopped', 'my-service_migrate_1'")
     assert waited < output.index("podman start -a my-service_app_1"), output
+
+
+def container_commands(project: Path) -> list[str]:
+    """The shell lines of the README's container block (under "## Deploy")."""
+    readme = (project / "README.md").read_text()
+    section = readme[readme.index("\n## Deploy\n") :]
+    block = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
+    assert block is not None, "no sh block in the Deploy section"
+    return block.group(1).splitlines()
+
+
+def on_this_machine(line: str, tag: str, port: int) -> str:
+    """A README line with what this machine needs and parallel runs must not share.
+
+    Builds reach PyPI through the host's network and CA store; the servers listen on the
+    host's loopback, so the container shares the host's network, on a free port, instead of
+    `-p 8000:8000`; image, container and volume get names of this run's own.
+    """
+    line = line.replace(" my-service-data:", f" {tag}-data:")
+    line = line.replace("podman build ", "podman build --quiet --pull=never --network host "
+                        "--volume /etc/ssl/certs:/etc/ssl/certs:ro ")
+    line = line.replace(" -p 8000:8000", f" --network host -e PORT={port}")
+    line = line.replace("podman run --rm ", "podman run --rm --network host ")
+    line = line.replace(" --name my-service ", f" --name {tag} ")
+    line = line.replace("-t my-service .", f"-t localhost/{tag} .")
+    return re.sub(r" my-service( |$)", rf" localhost/{tag}\1", line)
+
+
+def test_readme_container_commands_run_as_written(
+    tmp_path: Path, podman_env: dict[str, str], certificate_authority: Any
+) -> None:
+    """With accounts (the run needs SECRET_KEY) on SQLite (the file in a volume): the README's
+    build, migration and run, then the image's health check, over HTTP and with TLS on."""
+    project = render(tmp_path, **COMBINATIONS["users-sqlite"])
+    lines = container_commands(project)
+    run_line = next(line for line in lines if line.startswith("podman run -d "))
+    assert run_line.split()[-1] == "my-service"
+    for variable in ("DATABASE_URL", "ALLOWED_HOSTS", "SECRET_KEY"):
+        assert f" -e {variable} " in run_line, variable
+    assert "--format docker" in next(line for line in lines if line.startswith("podman build"))
+    base_image(podman_env)
+    tag, port = f"tpl-readme-{secrets.token_hex(4)}", free_port()
+    script = "\n".join(on_this_machine(line, tag, port) for line in lines)
+    # The shell the README's commands run in: the user's, without the app's settings.
+    env = {key: value for key, value in podman_env.items()
+           if key not in {"DATABASE_URL", "SECRET_KEY", "ALLOWED_HOSTS", "BROADCAST_URL"}}
+    issued = certificate_authority.issue_cert("127.0.0.1", "localhost")
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    issued.cert_chain_pems[0].write_to_path(str(tls / "cert.pem"))
+    issued.private_key_pem.write_to_path(str(tls / "key.pem"))
+    for path in (tls, *tls.iterdir()):  # readable by the image's user
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    tls_name, tls_port = f"{tag}-tls", free_port()
+    started = time.monotonic()
+    try:
+        run(["sh", "-e", "-c", script], cwd=project, env=env, timeout=900)
+        built = time.monotonic() - started
+        wait_for_container(f"http://127.0.0.1:{port}/health/ready", podman_env, tag)
+        podman(podman_env, "healthcheck", "run", tag)
+        size = podman(podman_env, "image", "inspect", "--format", "{{.Size}}", f"localhost/{tag}")
+        # The same image with TLS on: the health check asks over HTTPS.
+        secret = podman(podman_env, "exec", tag, "printenv", "SECRET_KEY")
+        podman(
+            podman_env, "run", "-d", "--name", tls_name, "--network", "host",
+            "-e", f"PORT={tls_port}", "-e", "DATABASE_URL=sqlite+aiosqlite:////data/my_service.db",
+            "-e", f"SECRET_KEY={secret}", "-v", f"{tag}-data:/data", "-v", f"{tls}:/tls:ro",
+            "-e", "TLS_CERTFILE=/tls/cert.pem", "-e", "TLS_KEYFILE=/tls/key.pem",
+            f"localhost/{tag}",
+        )
+        wait_for_container(f"https://127.0.0.1:{tls_port}/health/live", podman_env, tls_name)
+        podman(podman_env, "healthcheck", "run", tls_name)
+        print(f"README build and run: {built:.0f}s; image {int(size) / 1e6:.0f} MB")
+    finally:
+        for name in (tls_name, tag):
+            subprocess.run(["podman", "rm", "--force", "--time", "0", name], env=podman_env,
+                           capture_output=True, check=False)
+        subprocess.run(["podman", "volume", "rm", "--force", f"{tag}-data"], env=podman_env,
+                       capture_output=True, check=False)
+        subprocess.run(["podman", "rmi", f"localhost/{tag}"], env=podman_env, capture_output=True,
+                       check=False)
+
+
+def wait_for_container(url: str, env: dict[str, str], name: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            # As `localhost`, a name the README's ALLOWED_HOSTS keeps (the certificate's too).
+            answer = httpx.get(url, headers={"Host": "localhost"}, timeout=2, verify=False)
+            if answer.status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"{url} did not answer 200 within {seconds}s:\n{logs(env, name)}")

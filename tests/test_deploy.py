@@ -1,11 +1,13 @@
 """Deployment options: each one's files exist only when chosen and pass the checker made for them.
 
-All offline: systemd-analyze, Kubernetes' schemas, actionlint and GitHub's workflow schema.
+Offline: systemd-analyze, Kubernetes' schemas on what `kubectl kustomize` builds, actionlint and
+GitHub's workflow schema. tests/test_kubernetes.py runs the Kubernetes manifests with podman.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -13,17 +15,21 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 import yaml
 
-from .conftest import IN_CI, free_port, stop, wait_until_up
-from .harness import COMBINATIONS, render, run
+from .conftest import IN_CI, free_port, require_server, stop, wait_until_up
+from .harness import COMBINATIONS, SERVERS, build_venv, manage_database, render, run, venv_env
 
 TOOLS = Path(sys.executable).parent  # the checkers installed with the template's tests
 DATABASES = ["sqlite", "postgresql", "mysql"]
 FILES = {
     "process_manager": ["deploy/systemd/my-service.service", "deploy/systemd/environment"],
-    "kubernetes": ["deploy/kubernetes/deployment.yaml", "deploy/kubernetes/migrate-job.yaml"],
+    "kubernetes": [
+        "deploy/kubernetes/base/kustomization.yaml",
+        "deploy/kubernetes/overlays/production/kustomization.yaml",
+    ],
     "lambda": ["my_service/ops/aws_lambda.py", "tests/ops/test_aws_lambda.py"],
     "paas": ["Procfile"],
     "ci": [".github/workflows/ci.yml"],
@@ -76,27 +82,29 @@ def test_every_option_on_renders_its_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("option", "value", "heading", "commands"),
+    ("context", "heading", "commands"),
     [
-        ("process_manager", "systemd", "### systemd", ["sudo systemctl enable --now my-service"]),
+        ({"process_manager": "systemd"}, "### systemd", ["sudo systemctl enable --now my-service"]),
         (
-            "kubernetes",
-            "yes",
+            {"kubernetes": "yes", "broadcast": "redis"},
             "### Kubernetes",
             [
-                "kubectl apply -f deploy/kubernetes/migrate-job.yaml",
-                "kubectl wait --for=condition=complete --timeout=10m job/my-service-migrate",
-                "kubectl rollout status deployment/my-service",
+                "kubectl apply -k deploy/kubernetes/overlays/production -l "
+                "'app.kubernetes.io/component!=web'",
+                "kubectl -n my-service wait --for=condition=complete --timeout=10m "
+                "job/my-service-migrate",
+                "kubectl -n my-service rollout status deployment/my-service",
             ],
         ),
-        ("lambda", "yes", "### AWS Lambda", ["--handler my_service.ops.aws_lambda.handler"]),
-        ("paas", "yes", "### PaaS", ["git push heroku main"]),
+        ({"lambda": "yes"}, "### AWS Lambda", ["--handler my_service.ops.aws_lambda.handler"]),
+        ({"paas": "yes"}, "### PaaS", ["git push heroku main"]),
     ],
+    ids=["systemd", "kubernetes", "lambda", "paas"],
 )
 def test_readme_deploy_section_has_the_chosen_target_only(
-    tmp_path: Path, option: str, value: str, heading: str, commands: list[str]
+    tmp_path: Path, context: dict[str, str], heading: str, commands: list[str]
 ) -> None:
-    project = render(tmp_path, database="postgresql", **{option: value})
+    project = render(tmp_path, database="postgresql", **context)
 
     readme = (project / "README.md").read_text()
     deploy = deploy_section(readme)
@@ -159,63 +167,144 @@ def test_systemd_unit_verifies_and_is_confined(tmp_path: Path, database: str) ->
     assert environment["DATABASE_URL"].startswith(scheme)
 
 
-def manifests(project: Path) -> dict[str, dict[str, Any]]:
-    documents = [
-        yaml.safe_load(path.read_text())
-        for path in sorted((project / "deploy" / "kubernetes").glob("*.yaml"))
-    ]
-    return {document["kind"]: document for document in documents}
+KUBERNETES = {"database": "postgresql", "broadcast": "redis", "kubernetes": "yes"}
+OVERLAYS = ["dev", "production"]
 
 
-@pytest.mark.parametrize("database", ["postgresql", "mysql"])
-def test_kubernetes_manifests_match_the_schemas(tmp_path: Path, database: str) -> None:
-    project = render(tmp_path, database=database, kubernetes="yes")
-    files = sorted((project / "deploy" / "kubernetes").glob("*.yaml"))
+def kustomized(project: Path, overlay: str) -> list[dict[str, Any]]:
+    """What `kubectl kustomize` builds from an overlay; dev's Secret from its example file."""
+    kubectl = require_tool("kubectl")
+    folder = project / "deploy" / "kubernetes" / "overlays" / overlay
+    example = folder / "secret.env.example"
+    if example.is_file() and not (folder / "secret.env").is_file():
+        (folder / "secret.env").write_text(example.read_text())
+    built = run([kubectl, "kustomize", str(folder)], cwd=project).stdout
+    return [document for document in yaml.safe_load_all(built) if document]
 
+
+def by_kind(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    kinds = {document["kind"]: document for document in documents}
+    assert len(kinds) == len(documents), "two objects of one kind"
+    return kinds
+
+
+@pytest.mark.parametrize(
+    "context",
+    [{"database": "postgresql", "broadcast": "redis"}, {"database": "mysql", "broadcast": "redis"},
+     {"database": "postgresql", "broadcast": "postgres", "auth": "users"}],
+    ids=lambda context: "-".join(context.values()),
+)
+def test_kubernetes_overlays_build_and_match_the_schemas(
+    tmp_path: Path, context: dict[str, str]
+) -> None:
+    project = render(tmp_path, kubernetes="yes", **context)
     validate = [str(TOOLS / "kubernetes-validate"), "--strict", "--quiet"]
-    result = run([*validate, *map(str, files)], cwd=project)
+    web = {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
 
-    assert result.stdout + result.stderr == ""
-    kinds = manifests(project)
-    assert set(kinds) == {
-        "ConfigMap", "Secret", "Job", "Deployment", "Service", "HorizontalPodAutoscaler",
-        "PodDisruptionBudget",
-    }
-    assert all(value == "" for value in kinds["Secret"]["stringData"].values())
-    assert set(kinds["Secret"]["stringData"]) == {"DATABASE_URL"}
+    for overlay in OVERLAYS:
+        documents = kustomized(project, overlay)
+        built = tmp_path / f"{overlay}.yaml"
+        built.write_text(yaml.safe_dump_all(documents))
+        result = run([*validate, str(built)], cwd=project)
+        assert result.stdout + result.stderr == "", overlay
+        kinds = by_kind(documents)
+        namespace = {"dev": "my-service-dev", "production": "my-service"}[overlay]
+        assert kinds["Namespace"]["metadata"]["name"] == namespace
+        assert {document["metadata"].get("namespace") for document in documents if
+                document["kind"] != "Namespace"} == {namespace}
+        # What the README's first apply selects (component!=web) is what the Job needs.
+        labels = {kind: document["metadata"].get("labels", {}) for kind, document in kinds.items()}
+        assert {kind for kind, label in labels.items()
+                if label.get("app.kubernetes.io/component") == "web"} == web
+        pods = [kinds[kind]["spec"]["template"]["spec"] for kind in ("Deployment", "Job")]
+        images = {container["image"] for pod in pods for container in pod["containers"]}
+        assert images == {
+            "dev": {"my-service:dev"}, "production": {"registry.example.com/my-service:0.1.0"},
+        }[overlay]
+        secrets = {source["secretRef"]["name"] for pod in pods
+                   for container in pod["containers"] for source in container["envFrom"]
+                   if "secretRef" in source}
+        if overlay == "production":
+            # Made once, outside the tree: applying it can never empty the Secret.
+            assert "Secret" not in kinds and secrets == {"my-service"}
+        else:
+            # Generated, its name a hash of its values: a change makes a new one.
+            assert secrets == {kinds["Secret"]["metadata"]["name"]} != {"my-service"}
+            example = env_file(project / "deploy/kubernetes/overlays/dev/secret.env.example")
+            assert set(kinds["Secret"]["data"]) == set(example)
+        settings = kinds["ConfigMap"]["data"]
+        if context["broadcast"] == "redis":
+            assert settings["BROADCAST_URL"] == "redis://redis:6379/0"
+        else:  # it carries the database password
+            assert "BROADCAST_URL" not in settings
+            assert "BROADCAST_URL" in env_file(
+                project / "deploy/kubernetes/overlays/dev/secret.env.example"
+            )
+
+
+def test_kubernetes_secret_values_stay_out_of_git(tmp_path: Path) -> None:
+    project = render(tmp_path, **KUBERNETES)
+    run(["git", "init", "--quiet"], cwd=project)
+    ignored = subprocess.run(
+        ["git", "check-ignore", "deploy/kubernetes/overlays/dev/secret.env",
+         "deploy/kubernetes/overlays/dev/secret.env.example"],
+        cwd=project, capture_output=True, text=True, check=False,
+    )
+    assert ignored.stdout.split() == ["deploy/kubernetes/overlays/dev/secret.env"]
 
 
 def test_with_accounts_every_target_asks_for_a_secret_key(tmp_path: Path) -> None:
     project = render(tmp_path, **COMBINATIONS["deploy-all"])
 
-    assert set(manifests(project)["Secret"]["stringData"]) == {"DATABASE_URL", "SECRET_KEY"}
+    example = env_file(project / "deploy" / "kubernetes" / "overlays" / "dev" / "secret.env.example")
+    assert set(example) == {"DATABASE_URL", "BROADCAST_URL", "SECRET_KEY"}
     assert env_file(project / "deploy" / "systemd" / "environment")["SECRET_KEY"] == ""
     compose = yaml.safe_load((project / "compose.yaml").read_text())
     assert compose["x-app"]["environment"]["SECRET_KEY"].startswith("${SECRET_KEY:?")
     workflow = (project / ".github" / "workflows" / "ci.yml").read_text()
     assert "SECRET_KEY=$(python3 -c" in workflow
-    for target in ("kubectl create secret", "heroku config:set SECRET_KEY", "SECRET_KEY=..."):
+    for target in ("kubectl -n my-service create secret", "heroku config:set SECRET_KEY",
+                   "SECRET_KEY=..."):
         assert target in deploy_section((project / "README.md").read_text()), target
 
 
-def test_kubernetes_deployment_probes_limits_and_rollout(tmp_path: Path) -> None:
-    project = render(tmp_path, database="postgresql", kubernetes="yes")
-    kinds = manifests(project)
+def test_kubernetes_deployment_probes_drain_and_rollout(tmp_path: Path) -> None:
+    project = render(tmp_path, **KUBERNETES)
+    kinds = by_kind(kustomized(project, "production"))
     deployment = kinds["Deployment"]
     pod = deployment["spec"]["template"]
     (container,) = pod["spec"]["containers"]
+    settings = kinds["ConfigMap"]["data"]
 
-    assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
-    assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
-    probe_host = container["readinessProbe"]["httpGet"]["httpHeaders"][0]["value"]
-    assert probe_host in kinds["ConfigMap"]["data"]["ALLOWED_HOSTS"].split(",")
+    # The autoscaler owns the count: a replicas field would reset it on every apply.
+    assert "replicas" not in deployment["spec"]
+    assert kinds["HorizontalPodAutoscaler"]["spec"]["minReplicas"] >= 2
+    readiness, liveness = container["readinessProbe"], container["livenessProbe"]
+    assert readiness["httpGet"]["path"] == "/health/ready"
+    assert liveness["httpGet"]["path"] == "/health/live"
+    probe_host = readiness["httpGet"]["httpHeaders"][0]["value"]
+    assert probe_host in settings["ALLOWED_HOSTS"].split(",")
+    # Readiness answers 503 after READINESS_TIMEOUT; the probe must wait longer than that.
+    assert readiness["timeoutSeconds"] > float(settings["READINESS_TIMEOUT"])
+    assert liveness["timeoutSeconds"] > 1
+    # The drain outlasts the time the probe takes to notice (the README's rule), the server
+    # has time after it (the app's own rule), and the whole stop, after preStop, ends before
+    # the kubelet's SIGKILL.
+    drain = float(settings["SHUTDOWN_DRAIN_SECONDS"])
+    grace = float(settings["SHUTDOWN_GRACE_SECONDS"])
+    assert drain > readiness["periodSeconds"] * readiness["failureThreshold"]
+    assert grace >= drain + 2
+    pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep"
+    assert pod["spec"]["terminationGracePeriodSeconds"] > float(pre_stop[1]) + grace
+    readme = (project / "README.md").read_text()
+    assert "Make it longer than your load balancer needs to notice" in readme
     assert {"cpu", "memory"} <= set(container["resources"]["requests"])
     assert {"cpu", "memory"} <= set(container["resources"]["limits"])
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
-    assert pod["spec"]["terminationGracePeriodSeconds"] == 30
     labels = pod["metadata"]["labels"]
     for selector in (
         kinds["Service"]["spec"]["selector"],
@@ -231,7 +320,7 @@ def test_kubernetes_deployment_probes_limits_and_rollout(tmp_path: Path) -> None
         assert (project / command[0]).is_file(), command
     assert job["command"] == ["scripts/migrate", "upgrade", "head"]
     documented = set(env_file(project / ".env.example")) | {"HOST", "PORT", "WEB_CONCURRENCY"}
-    assert set(kinds["ConfigMap"]["data"]) <= documented
+    assert set(settings) <= documented
 
 
 @pytest.mark.parametrize("database", DATABASES)
@@ -265,29 +354,42 @@ def test_ci_workflow_passes_actionlint_and_the_schema(tmp_path: Path, database: 
     assert job["env"]["DATABASE_URL"] == env_file(project / ".env")["DATABASE_URL"]
 
 
-def test_procfile_release_migrates_and_web_serves_on_port(
-    tmp_path: Path, project_env: dict[str, str]
-) -> None:
-    project = render(tmp_path, paas="yes")
+def test_procfile_release_migrates_and_web_serves_on_port(tmp_path: Path) -> None:
+    """Both processes as a platform runs them: from the repository (no git-ignored .env), with
+    PORT and the DATABASE_URL a platform attaches, which names no driver."""
+    require_server(SERVERS["postgresql"])
+    project = render(tmp_path, database="postgresql", paas="yes")
+    (project / ".env").unlink()
     processes = dict(
         line.split(": ", 1) for line in (project / "Procfile").read_text().splitlines() if line
     )
     assert set(processes) == {"release", "web"}
-
-    run(["sh", "-c", processes["release"]], cwd=project, env=project_env)
-    current = run(["scripts/migrate", "current"], cwd=project, env=project_env)
-    assert "(head)" in current.stdout
-    port = free_port()
-    web = subprocess.Popen(
-        ["sh", "-c", processes["web"]], cwd=project, env={**project_env, "PORT": str(port)},
-        text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    name = f"tpl_{secrets.token_hex(4)}"
+    env = venv_env(build_venv([project]))
+    creating = {**env, "DATABASE_URL": SERVERS["postgresql"].url.format(database=name)}
+    manage_database(project, creating, "create")
+    env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{name}"  # Heroku's spelling
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/health/ready", web)
+        run(["sh", "-c", processes["release"]], cwd=project, env=env)
+        current = run(["scripts/migrate", "current"], cwd=project, env=env)
+        assert "(head)" in current.stdout
+        port = free_port()
+        web = subprocess.Popen(
+            ["sh", "-c", processes["web"]], cwd=project, env={**env, "PORT": str(port)},
+            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}/health/ready", web)
+            created = httpx.post(
+                f"http://127.0.0.1:{port}/api/notes", json={"title": "On a platform"}, timeout=5
+            )
+            assert created.status_code == 201, created.text
+        finally:
+            stop(web)
+        no_port = subprocess.run(
+            ["sh", "-c", processes["web"]], cwd=project, env=env, capture_output=True,
+            text=True, check=False, timeout=30,
+        )
+        assert no_port.returncode != 0 and "the platform sets PORT" in no_port.stderr
     finally:
-        stop(web)
-    no_port = subprocess.run(
-        ["sh", "-c", processes["web"]], cwd=project, env=project_env, capture_output=True,
-        text=True, check=False, timeout=30,
-    )
-    assert no_port.returncode != 0 and "the platform sets PORT" in no_port.stderr
+        manage_database(project, creating, "drop")

@@ -140,8 +140,12 @@ def test_scripts_are_executable(default_project: Path) -> None:
 
 
 def zip_template(archive: Path) -> None:
-    """The template as GitHub's archive flow hands it over: one top folder, no file modes kept."""
-    paths = [ROOT / "cookiecutter.json", *(ROOT / "hooks").iterdir(), *TEMPLATE.rglob("*")]
+    """The template as GitHub's archive flow hands it over: one top folder, no file modes kept;
+    with the pins and the lock each render's dependencies come from."""
+    paths = [
+        *(ROOT / name for name in ("cookiecutter.json", "pyproject.toml", "uv.lock")),
+        *(ROOT / "hooks").iterdir(), *TEMPLATE.rglob("*"),
+    ]
     with zipfile.ZipFile(archive, "w") as bundle:
         bundle.writestr("template/", "")
         for path in paths:

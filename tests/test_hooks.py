@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -43,6 +44,7 @@ REFUSED = [
     ({"author_email": "a@b"}, "is not an email address"),
     ({"version": "one"}, "version 'one' is not a PEP 440 version"),
     ({"kubernetes": "yes"}, "kubernetes=yes needs a database server"),
+    ({"kubernetes": "yes", "database": "postgresql"}, "kubernetes=yes runs 2 to 10 pods"),
     ({"broadcast": "postgres"}, "broadcast=postgres uses LISTEN/NOTIFY on the app's PostgreSQL"),
     ({"broadcast": "postgres", "database": "mysql"}, "but database=mysql; choose database="),
 ]
@@ -72,12 +74,60 @@ def test_bad_answer_is_refused_with_a_reason(
     assert not (tmp_path / "escape").exists()
 
 
+def render_copy(tmp_path: Path, names: list[str]) -> subprocess.CompletedProcess[str]:
+    """Render a copy of the template made of `names` (more may be added to it first)."""
+    template = tmp_path / "template"
+    template.mkdir(exist_ok=True)
+    for name in names:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, template / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, template / name)
+    output = tmp_path / "out"
+    output.mkdir()
+    command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output)]
+    return subprocess.run(
+        [*command, str(template)], capture_output=True, text=True, check=False, timeout=60
+    )
+
+
+TEMPLATE_FILES = ["cookiecutter.json", "pyproject.toml", "hooks", "{{cookiecutter.project_slug}}"]
+
+
+def test_a_template_without_its_lock_is_refused(tmp_path: Path) -> None:
+    result = render_copy(tmp_path, TEMPLATE_FILES)
+
+    assert result.returncode == 1
+    template = tmp_path / "template"
+    assert f"ERROR: the template at {template} lacks uv.lock; render from" in result.stderr
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_lock_older_than_the_pins_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "template").mkdir()  # with a pin changed since the lock
+    pins = (ROOT / "pyproject.toml").read_text()
+    bumped = re.sub(r'"starlette==[^"]+"', '"starlette==0.1.0"', pins)
+    assert bumped != pins
+    (tmp_path / "template" / "pyproject.toml").write_text(bumped)
+
+    result = render_copy(tmp_path, [*TEMPLATE_FILES[:1], "uv.lock", *TEMPLATE_FILES[2:]])
+
+    assert result.returncode == 1
+    assert (
+        "ERROR: the template's uv.lock was not made from its pyproject.toml's pins; run the "
+        "template's scripts/lock." in result.stderr
+    )
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_every_dependency_is_a_reserved_name() -> None:
-    pyproject = (ROOT / "{{cookiecutter.project_slug}}" / "pyproject.toml").read_text()
-    dependencies = re.findall(r'"([a-z0-9-]+)(?:\[[a-z,]+\])?==', pyproject)
+    # Every pin a render can declare: the template's pins, in its own pyproject.toml.
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    dependencies = re.findall(r'"([a-z0-9-]+)(?:\[[a-z0-9,]+\])?==', pyproject)
     hook = (ROOT / "hooks" / "pre_gen_project.py").read_text()
 
-    assert len(dependencies) >= 15
+    assert len(dependencies) >= 25
     # The hook reads them from pyproject.toml, so none may be listed by hand in it.
     assert [name for name in dependencies if f'"{name}"' in hook] == []
 
@@ -100,8 +150,8 @@ def test_ordinary_project_names_render(tmp_path: Path, name: str, slug: str, pac
     assert project.name == slug
     assert (project / package / "asgi.py").is_file()
     assert tomllib.loads((project / "pyproject.toml").read_text())["project"]["name"] == slug
-    openapi = (project / package / "openapi.py").read_text()
-    assert ast.literal_eval(openapi.split("TITLE = ")[1].splitlines()[0]) == name
+    about = (project / package / "web" / "about.py").read_text()
+    assert ast.literal_eval(about.split("TITLE = ")[1].splitlines()[0]) == name
 
 
 @pytest.mark.parametrize(

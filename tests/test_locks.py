@@ -1,9 +1,11 @@
-"""Every rendered project ships the uv lock of its own dependency set, current for its
-pyproject.toml on each supported Python, and `scripts/install` installs from it."""
+"""The template's one lock (uv.lock at its root, over the pins in its pyproject.toml) is current,
+and every render's uv.lock, derived from it offline by the post-generation hook, is current for
+that project's pyproject.toml on each supported Python; `scripts/install` installs from it."""
 
 from __future__ import annotations
 
-import glob
+import itertools
+import json
 import os
 import re
 import shutil
@@ -14,39 +16,89 @@ from pathlib import Path
 
 import pytest
 
-from .harness import render, run
-from .locks import TEMPLATE, dependency_sets, lock_name, uv
+from hooks import pins
+
+from .conftest import require_python
+from .harness import ROOT, render, run
+
+TEMPLATE = json.loads((ROOT / "cookiecutter.json").read_text())
+PINS = tomllib.loads((ROOT / "pyproject.toml").read_text())
+# The options some of whose values have a dependency group of their own.
+OPTIONS = [
+    option for option, values in TEMPLATE.items()
+    if isinstance(values, list)
+    and any(pins.normalize(f"{option}-{value}") in PINS["dependency-groups"] for value in values)
+]
 
 
-def interpreter(version: str) -> str:
-    """A Python of this minor version (pyenv's included), or skip."""
-    if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
-        return sys.executable
-    candidates = [
-        shutil.which(f"python{version}"),
-        *sorted(glob.glob(str(Path.home() / f".pyenv/versions/{version}.*/bin/python{version}"))),
+def dependency_sets() -> list[dict[str, str]]:
+    """Every combination of those options' values but the one the pre-generation hook refuses
+    (broadcast=postgres needs database=postgresql; tests/test_hooks.py checks that it does)."""
+    combinations = [
+        dict(zip(OPTIONS, values, strict=True))
+        for values in itertools.product(*(TEMPLATE[option] for option in OPTIONS))
     ]
-    for candidate in filter(None, candidates):
-        # pyenv's shims exist for versions that are installed but not selected, and fail.
-        if subprocess.run([candidate, "-c", ""], capture_output=True).returncode == 0:
-            return candidate
-    pytest.skip(f"no Python {version} here to check its lock with")
+    return [
+        options for options in combinations
+        if not (options.get("broadcast") == "postgres" and options["database"] != "postgresql")
+    ]
+
+
+def set_name(options: dict[str, str]) -> str:
+    return "_".join(f"{option}-{value}" for option, value in options.items())
+
+
+def uv(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    # uv must use the interpreter it is given: downloading one is not possible everywhere.
+    return subprocess.run(
+        [sys.executable, "-m", "uv", *arguments], cwd=cwd,
+        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+
+
+def test_options_with_dependencies() -> None:
+    assert OPTIONS == ["database", "broadcast", "lambda", "auth"]
+    assert len(dependency_sets()) == 28
+
+
+def test_template_lock_is_current_for_its_pins() -> None:
+    result = uv("lock", "--check", "--offline", "--python", sys.executable, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+
+
+def test_locks_are_written_as_uv_writes_them() -> None:
+    # The hook writes each render's lock with the same writer: byte for byte uv's format.
+    text = (ROOT / "uv.lock").read_text()
+    assert pins.dump_lock(tomllib.loads(text)) == text
 
 
 @pytest.mark.parametrize("python_version", TEMPLATE["python_version"])
-@pytest.mark.parametrize("options", dependency_sets(), ids=lock_name)
-def test_shipped_lock_is_current(
+@pytest.mark.parametrize("options", dependency_sets(), ids=set_name)
+def test_rendered_lock_is_current(
     tmp_path: Path, options: dict[str, str], python_version: str
 ) -> None:
-    python = interpreter(python_version)
+    python = require_python(python_version)
     project = render(tmp_path, python_version=python_version, version="2.1.0rc1", **options)
-    assert not (project / "locks").exists()
+    text = (project / "pyproject.toml").read_text()
+    assert "{%" not in text and "{#" not in text
     result = uv("lock", "--check", "--offline", "--python", python, cwd=project)
     assert result.returncode == 0, result.stderr
     lock = tomllib.loads((project / "uv.lock").read_text())
     assert lock["requires-python"] == f">={python_version}"
     (own,) = [package for package in lock["package"] if package["source"] == {"editable": "."}]
     assert (own["name"], own["version"]) == ("my-service", "2.1.0rc1")
+    # The pins of the options not chosen are neither declared nor locked.
+    declared = tomllib.loads(text)["project"]["dependencies"]
+    locked = {package["name"] for package in lock["package"]}
+    chosen = pins.groups_for(options, PINS)
+    for group, requirements in PINS["dependency-groups"].items():
+        for requirement in requirements:
+            name = pins.normalize(re.split(r"[\[=]", requirement)[0])
+            if group in chosen:
+                assert requirement in declared and name in locked
+            elif group not in ("dev",):
+                assert requirement not in declared and name not in locked
 
 
 def test_lock_check_catches_a_changed_pin(default_project: Path) -> None:
@@ -61,17 +113,22 @@ def test_lock_check_catches_a_changed_pin(default_project: Path) -> None:
     assert changed.returncode != 0, changed.stderr
 
 
-def test_install_bootstraps_the_same_uv_the_lock_pins(default_project: Path) -> None:
-    pinned = re.findall(r'"uv==([\d.]+)"', (default_project / "pyproject.toml").read_text())
-    bootstrapped = re.findall(r"uv==([\d.]+)", (default_project / "scripts/install").read_text())
-    assert pinned and bootstrapped == pinned
+def test_install_and_image_bootstrap_the_uv_the_lock_pins(default_project: Path) -> None:
+    # They read its version from uv.lock, so a bump of the pin needs no other edit.
+    (pinned,) = re.findall(r'"uv==([\d.]+)"', (default_project / "pyproject.toml").read_text())
+    for name in ("scripts/install", "Dockerfile"):
+        text = (default_project / name).read_text()
+        assert not re.search(r"uv==\d", text), name
+        (code,) = re.findall(r"-c '(import tomllib[^']+)'", text)
+        found = run([sys.executable, "-c", code], cwd=default_project).stdout.strip()
+        assert found == pinned, name
 
 
 @pytest.mark.parametrize("uv_on_path", [False, True], ids=["only-python", "uv-on-path"])
 def test_install_gives_exactly_the_locked_environment(
     default_project: Path, uv_on_path: bool
 ) -> None:
-    python = interpreter("3.12")  # not the template's own Python: PYTHON must choose
+    python = require_python("3.12")  # not the template's own Python: PYTHON must choose
     tools = str(Path(sys.executable).parent)  # holds the template's uv
     path = [
         entry for entry in os.environ["PATH"].split(os.pathsep) if not shutil.which("uv", path=entry)

@@ -45,8 +45,9 @@ def through(
 
 @pytest.fixture
 def client(caller: dict[str, str], database_url: str, proxy: Proxy) -> Iterator[TestClient]:
-    app = create_app(through(proxy, database_url, database_timeout=3))
-    with TestClient(app, headers=caller) as client:
+    with TestClient(
+        create_app(through(proxy, database_url, database_timeout=3)), headers=caller
+    ) as client:
         yield client
 
 
@@ -134,8 +135,7 @@ def test_migrate_names_the_missing_database_and_the_command(real_database_url: s
 
 
 def test_readiness_answers_within_its_own_bound_when_the_database_hangs(
-    caller: dict[str, str],
-    database_url: str, proxy: Proxy, caplog: pytest.LogCaptureFixture
+    caller: dict[str, str], database_url: str, proxy: Proxy, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = create_app(through(proxy, database_url, database_timeout=10, readiness_timeout=1))
     proxy.start()

@@ -46,7 +46,7 @@ def test_reads_the_environment_over_the_env_file(
         ("DATABASE_TIMEOUT", "-1", "DATABASE_TIMEOUT='-1' is not valid: input should be greater"),
         ("DEBUG", "maybe", "DEBUG='maybe' is not valid: input should be a valid boolean"),
         ("DATABASE_POOL_MIN", "20", "DATABASE_POOL_MIN (20) must not be larger than"),
-        ("DATABASE_URL", "mysql://u@db/app", "DATABASE_URL 'mysql://u@db/app' does not name an"),
+        ("DATABASE_URL", "mysql+pymysql://db/a", "DATABASE_URL 'mysql+pymysql://db/a' does not"),
         ("MAX_BODY_SIZE", "10", "MAX_BODY_SIZE='10' is not valid: input should be greater"),
         ("RATE_LIMIT_WRITES", "sixty", "RATE_LIMIT_WRITES='sixty' is not valid: write a rate like"),
         ("CORS_ALLOW_ORIGINS", "app.example.com", "CORS_ALLOW_ORIGINS='app.example.com' is not"),
@@ -80,6 +80,24 @@ def test_refuses_a_bad_value_in_one_sentence(
     assert message.endswith(".") and "\n" not in message
 
 
+# How platforms spell this project's database in the DATABASE_URL they attach.
+PLATFORM_SCHEMES = {
+    "sqlite": ["sqlite"],
+    "postgresql": ["postgres", "postgresql"],
+    "mysql": ["mysql", "mariadb"],
+}["{{ cookiecutter.database }}"]
+
+
+@pytest.mark.parametrize("scheme", PLATFORM_SCHEMES)
+def test_a_url_without_a_driver_gets_the_apps_driver(
+    scheme: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, real_database_url: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    platform_url = f"{scheme}://{real_database_url.partition('://')[2]}"
+
+    assert load(database_url=platform_url).database_url == real_database_url
+
+
 def test_a_missing_database_url_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DATABASE_URL", raising=False)
@@ -102,7 +120,7 @@ def test_test_database_is_named_from_the_real_one(url: str, expected: str) -> No
 
 
 def test_bad_database_url_stops_the_server_with_one_sentence(tmp_path: Path) -> None:
-    environ = {"PATH": os.environ["PATH"], "DATABASE_URL": "postgresql://u@db/app"}
+    environ = {"PATH": os.environ["PATH"], "DATABASE_URL": "postgresql+psycopg2://u@db/app"}
     result = subprocess.run(
         [sys.executable, "-c", "import {{ cookiecutter.package_name }}.asgi"],
         cwd=ROOT,
@@ -114,6 +132,7 @@ def test_bad_database_url_stops_the_server_with_one_sentence(tmp_path: Path) -> 
 
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "Configuration error: DATABASE_URL 'postgresql://u@db/app' does not name an async driver; "
+        "Configuration error: DATABASE_URL 'postgresql+psycopg2://u@db/app' does not name an async "
+        "driver; "
         "write 'postgresql+asyncpg://u@db/app' instead."
     ]

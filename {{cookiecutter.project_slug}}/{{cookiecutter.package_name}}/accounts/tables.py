@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from ..core.metadata import metadata
+from ..core.metadata import Instant, metadata
 
 users = sa.Table(
     "users",
@@ -14,11 +14,11 @@ users = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column(
         "created_at",
-        sa.DateTime(timezone=True),
+        Instant(),
         nullable=False,
         server_default=sa.func.current_timestamp(),
     ),
-    sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("last_login_at", Instant(), nullable=True),
     # Each session cookie carries the value this had when it was issued; signing out adds one,
     # so every cookie issued before, copies included, stops working at once.
     sa.Column("session_version", sa.Integer, nullable=False, server_default=sa.text("0")),
@@ -35,7 +35,7 @@ tokens = sa.Table(
     sa.Column("digest", sa.String(64), nullable=False, unique=True),
     sa.Column(
         "created_at",
-        sa.DateTime(timezone=True),
+        Instant(),
         nullable=False,
         server_default=sa.func.current_timestamp(),
     ),

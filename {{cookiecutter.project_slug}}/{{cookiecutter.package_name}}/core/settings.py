@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def usable_database_url(cls, value: str) -> str:
+        # A platform's URL (Heroku's postgres://, postgresql://, mysql://) names no driver: it
+        # gets the one this app uses, so a URL the platform rotates works unchanged.
+        scheme, separator, rest = value.partition("://")
+        backend = SCHEME_ALIASES.get(scheme, scheme)
+        if separator and backend in DRIVERS:
+            value = f"{backend}+{DRIVERS[backend][0]}://{rest}"
         problem = url_problem(value)
         if problem:
             raise ValueError(problem)

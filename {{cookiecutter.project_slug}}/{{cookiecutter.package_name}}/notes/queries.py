@@ -35,15 +35,9 @@ INSERT = notes.insert().values(
     title=sa.bindparam("title"), body=sa.bindparam("body"), **scoping.values()
 )
 DELETE = notes.delete().where(notes.c.id == sa.bindparam("id"), *SCOPE)
-# A field left out of a PATCH is sent as NULL and keeps its value.
-UPDATE = (
-    notes.update()
-    .where(notes.c.id == sa.bindparam("note_id"), *SCOPE)
-    .values(
-        title=sa.func.coalesce(sa.bindparam("title", type_=sa.String), notes.c.title),
-        body=sa.func.coalesce(sa.bindparam("body", type_=sa.Text), notes.c.body),
-    )
-)
+# A PATCH sets the fields it sends, null included, and no other: one statement for each set of
+# fields, built the first time it is sent (see `updating`).
+UPDATES: dict[frozenset[str], sa.Update] = {}
 
 Scope = Mapping[str, Any]
 EVERYONE: Scope = {}
@@ -75,12 +69,26 @@ async def insert_note(db: Database, data: NoteIn, caller: Scope = EVERYONE) -> R
 async def update_note(
     db: Database, note_id: int, data: NotePatch, caller: Scope = EVERYONE
 ) -> Row | None:
+    changes = data.model_dump(exclude_unset=True)
+    if not changes:
+        return await get_note(db, note_id, caller)
     # The write comes first, so a concurrent writer waits instead of failing (SQLite).
     async with db.transaction():
-        changes = {"title": None, "body": None, **data.model_dump(exclude_unset=True)}
-        await db.execute(UPDATE, {"note_id": note_id, **changes, **caller})
+        await db.execute(updating(frozenset(changes)), {"note_id": note_id, **changes, **caller})
         return await get_note(db, note_id, caller)
 
 
 async def delete_note(db: Database, note_id: int, caller: Scope = EVERYONE) -> None:
     await db.execute(DELETE, {"id": note_id, **caller})
+
+
+def updating(fields: frozenset[str]) -> sa.Update:
+    """The UPDATE of exactly `fields` (a model's fields: a small, fixed number of sets)."""
+    found = UPDATES.get(fields)
+    if found is None:
+        found = UPDATES[fields] = (
+            notes.update()
+            .where(notes.c.id == sa.bindparam("note_id"), *SCOPE)
+            .values({name: sa.bindparam(name) for name in sorted(fields)})
+        )
+    return found

@@ -37,7 +37,8 @@ def _absent_is_not_null(schema: dict[str, Any]) -> None:
 
 
 class NotePatch(Input):
-    """Fields to change; absent fields keep their value, and null is not a value."""
+    """The fields to change. A field left out keeps its value; null empties a field that may be
+    empty (title and body may not: null is refused for them)."""
 
     model_config = ConfigDict(json_schema_extra=_absent_is_not_null)
 

@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from ..core.metadata import metadata
+from ..core.metadata import Instant, metadata
 from ..web import scoping
 
 # CURRENT_TIMESTAMP rather than now(): it is the one spelling all three backends accept.
@@ -14,13 +14,13 @@ notes = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     sa.Column(
         "created_at",
-        sa.DateTime(timezone=True),
+        Instant(),
         nullable=False,
         server_default=sa.func.current_timestamp(),
     ),
     sa.Column(
         "updated_at",
-        sa.DateTime(timezone=True),
+        Instant(),
         nullable=False,
         server_default=sa.func.current_timestamp(),
         onupdate=sa.func.current_timestamp(),

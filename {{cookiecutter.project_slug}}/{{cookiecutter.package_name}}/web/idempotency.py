@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core.database import Database, DatabaseUnavailable, Row
-from ..core.metadata import metadata
+from ..core.metadata import Instant, metadata
 from ..core.settings import Settings
 from .errors import RequestValidationError
 
@@ -44,7 +44,7 @@ keys = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     sa.Column(
         "created_at",
-        sa.DateTime(timezone=True),
+        Instant(),
         nullable=False,
         server_default=sa.func.current_timestamp(),
         index=True,

@@ -1,0 +1,102 @@
+"""A worker process that dies is replaced, and the server keeps answering meanwhile.
+
+scripts/start runs Granian with two workers (a project with the Redis broker, which allows
+more than one) under load; one worker gets SIGKILL, as from the kernel's out-of-memory killer.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+from .conftest import require_server, serve, stop
+from .harness import BROKERS, build_venv, render, run, venv_env
+
+CLIENTS = 4
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError):  # the process ended meanwhile
+            continue
+        if parent == pid:
+            found.append(int(stat.parent.name))
+    return sorted(found)
+
+
+def workers(start: int) -> list[int]:
+    """scripts/start execs serve.py, whose child is Granian's supervisor: its children."""
+    return [worker for supervisor in children(start) for worker in children(supervisor)]
+
+
+@pytest.fixture
+def redis_project(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    require_server(BROKERS["redis"])
+    project = render(tmp_path, database="sqlite", broadcast="redis")
+    env = {
+        **venv_env(build_venv([project])), "BROADCAST_URL": BROKERS["redis"].url,
+        "BROADCAST_CHANNEL": f"workers-{secrets.token_hex(4)}",
+    }
+    run(["scripts/migrate", "upgrade", "head"], cwd=project, env=env)
+    yield project, env
+
+
+def test_a_killed_worker_is_replaced_while_the_other_serves(
+    redis_project: tuple[Path, dict[str, str]],
+) -> None:
+    project, env = redis_project
+    served = serve(project, env, workers=2, SHUTDOWN_DRAIN_SECONDS="0")
+    results: dict[str, int] = {"ok": 0, "failed": 0}
+    done = threading.Event()
+
+    def client() -> None:
+        with httpx.Client(base_url=served.url, timeout=5) as http:
+            while not done.is_set():
+                try:
+                    answer = http.get("/api/notes")
+                    results["ok" if answer.status_code == 200 else "failed"] += 1
+                except httpx.TransportError:
+                    results["failed"] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    try:
+        deadline = time.monotonic() + 20
+        while len(before := workers(served.process.pid)) < 2:
+            assert time.monotonic() < deadline, "Granian did not start two workers"
+            time.sleep(0.2)
+        for thread in threads:
+            thread.start()
+        time.sleep(1)
+        answered_before = results["ok"]
+        os.kill(before[0], signal.SIGKILL)
+        killed_at = time.monotonic()
+        while len(after := workers(served.process.pid)) < 2 or before[0] in after:
+            assert served.process.poll() is None, "the server stopped when one worker died"
+            assert time.monotonic() - killed_at < 20, "the killed worker was not replaced"
+            time.sleep(0.2)
+        respawned = time.monotonic() - killed_at
+        answered_meanwhile = results["ok"] - answered_before
+        time.sleep(1)  # the new worker serves too
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join(10)
+        output = stop(served.process)
+
+    assert served.process.returncode in {0, 143}, output  # the supervisor stayed up until stopped
+    assert answered_before > 0 and answered_meanwhile > 0, (answered_before, answered_meanwhile)
+    # Only the requests in flight on the killed worker's connections may fail: one a client.
+    assert results["failed"] <= CLIENTS, (results, output)
+    assert set(after) != set(before) and before[1] in after
+    print(f"respawned in {respawned:.1f}s; {results}")
