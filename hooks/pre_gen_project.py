@@ -8,10 +8,9 @@ import keyword
 import os
 import re
 import sys
-import tomllib
+import unicodedata
 from pathlib import Path
 
-from cookiecutter.environment import StrictEnvironment
 from slugify import slugify
 
 # Every answer, as JSON: a quote in an answer cannot break this file.
@@ -25,16 +24,9 @@ DATABASE = CONTEXT["database"]
 KUBERNETES = CONTEXT["kubernetes"]
 BROADCAST = CONTEXT["broadcast"]
 
-# Import names of the distributions whose import name is not their own name, lowercased with
-# "-" as "_"; every other dependency in pyproject.toml is imported under its own name.
-IMPORT_NAMES = {"python-dotenv": "dotenv", "pyyaml": "yaml"}
-# Imported by the project though not declared by it (the libraries above pull them in), and
-# the project's own top-level folders: a package of one of these names would shadow it too.
-ALSO_IMPORTED = {
-    "anyio", "argon2", "dotenv", "httptools", "mako", "markupsafe", "pydantic_core", "pymysql", "uvloop",
-    "watchfiles", "websockets",
-}
-FOLDERS = {"app", "conftest", "migrations", "scripts", "test", "tests"}
+# Top-level names a package may not take besides the project's own folders (read from the
+# template): it would collide with them, or shadow pytest's and the tests' imports.
+ALSO_RESERVED = {"app", "conftest", "test"}
 
 SLUG = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -54,18 +46,18 @@ def template_repository() -> Path:
     return Path(os.environ.get("PWD", ".")) / given  # the shell's directory when it started
 
 
-def imported_names() -> set[str]:
-    """The import names of what the rendered pyproject.toml declares, read from the template."""
-    template = next(template_repository().glob("*cookiecutter.project_slug*"))
-    source = (template / "pyproject.toml").read_text()
-    pyproject = tomllib.loads(StrictEnvironment().from_string(source).render(cookiecutter=CONTEXT))
-    declared = [
-        *pyproject["project"]["dependencies"],
-        *pyproject["build-system"]["requires"],
-        *(item for group in pyproject["dependency-groups"].values() for item in group),
-    ]
-    names = {re.split(r"[\[=<>~!; ]", requirement)[0].lower() for requirement in declared}
-    return {IMPORT_NAMES.get(name, name.replace("-", "_")) for name in names}
+def locked_modules(template: Path) -> set[str]:
+    """The top-level modules of every distribution in the template's locks, so of everything a
+    rendered project imports, directly or through its dependencies (the template's
+    scripts/modules writes the list from the locks)."""
+    listing = json.loads((template / "hooks" / "locked_modules.json").read_text())
+    return {module.lower() for modules in listing.values() for module in modules}
+
+
+def own_folders(template: Path) -> set[str]:
+    """The rendered project's top-level folders (docs, migrations, tests, ...)."""
+    project = next(template.glob("*cookiecutter.project_slug*"))
+    return {path.name for path in project.iterdir() if path.is_dir()}
 
 
 def problem() -> str | None:
@@ -86,8 +78,9 @@ def problem() -> str | None:
         return f"package_name {PACKAGE_NAME!r} is a Python keyword; choose another name."
     if PACKAGE_NAME != PACKAGE_NAME.lower():
         return f"package_name {PACKAGE_NAME!r} should be lowercase (PEP 8), e.g. 'my_service'."
-    reserved = imported_names() | ALSO_IMPORTED | FOLDERS
-    if PACKAGE_NAME in sys.stdlib_module_names or PACKAGE_NAME in reserved:
+    template = template_repository()
+    reserved = sys.stdlib_module_names | locked_modules(template) | own_folders(template)
+    if PACKAGE_NAME in reserved | ALSO_RESERVED:
         return (
             f"package_name {PACKAGE_NAME!r} would shadow the module of the same name that the "
             "project imports; choose another name."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
 import subprocess
 import sys
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from .harness import ROOT, render
+from .harness import ROOT, build_venv, render
+from .modules import LISTING, installed, locked_distributions
 
 REFUSED = [
     ({"package_name": "2fast"}, "package_name '2fast' is not a valid Python identifier"),
@@ -33,6 +35,20 @@ REFUSED = [
     ({"package_name": "asyncpg", "database": "postgresql"}, "would shadow the module"),
     ({"package_name": "aiomysql", "database": "mysql"}, "would shadow the module"),
     ({"package_name": "openapi_spec_validator"}, "would shadow the module"),
+    # Imported through the dependencies, not declared: every locked distribution counts.
+    ({"package_name": "typing_extensions"}, "package_name 'typing_extensions' would shadow"),
+    ({"package_name": "pydantic_core"}, "would shadow the module"),
+    ({"package_name": "yaml"}, "would shadow the module"),
+    ({"package_name": "dotenv"}, "would shadow the module"),
+    ({"package_name": "attr"}, "would shadow the module"),
+    ({"package_name": "_cffi_backend"}, "would shadow the module"),
+    ({"package_name": "packaging"}, "would shadow the module"),
+    ({"package_name": "pymysql"}, "would shadow the module"),
+    ({"package_name": "_pytest"}, "would shadow the module"),
+    # The project's own folders.
+    ({"package_name": "docs"}, "would shadow the module"),
+    ({"package_name": "locks"}, "would shadow the module"),
+    ({"package_name": "migrations"}, "would shadow the module"),
     ({"project_name": "JSON"}, "package_name 'json' would shadow the module"),
     ({"project_name": ""}, "project_name '' has no letter or digit"),
     ({"project_name": "!!!"}, "project_name '!!!' has no letter or digit"),
@@ -74,12 +90,43 @@ def test_bad_answer_is_refused_with_a_reason(
 
 def test_every_dependency_is_a_reserved_name() -> None:
     pyproject = (ROOT / "{{cookiecutter.project_slug}}" / "pyproject.toml").read_text()
-    dependencies = re.findall(r'"([a-z0-9-]+)(?:\[[a-z,]+\])?==', pyproject)
+    # What the project installs (the build backend runs apart, in an environment of its own).
+    installs = pyproject.partition("[build-system]")[0]
+    dependencies = re.findall(r'"([a-z0-9-]+)(?:\[[a-z,]+\])?==([^"]+)"', installs)
+    listed = json.loads(LISTING.read_text())
     hook = (ROOT / "hooks" / "pre_gen_project.py").read_text()
 
     assert len(dependencies) >= 15
-    # The hook reads them from pyproject.toml, so none may be listed by hand in it.
-    assert [name for name in dependencies if f'"{name}"' in hook] == []
+    pins = [f"{name}=={version}" for name, version in dependencies]
+    assert [pin for pin in pins if pin not in listed] == []
+    # The hook reads them from the list, so none may be listed by hand in it.
+    assert [name for name, _ in dependencies if f'"{name}"' in hook] == []
+
+
+def test_the_list_of_locked_modules_is_current() -> None:
+    listed = json.loads(LISTING.read_text())
+
+    # After scripts/lock, scripts/modules brings the list up to date.
+    assert sorted(listed) == sorted(locked_distributions())
+    assert listed["typing-extensions==" + version_of(listed, "typing-extensions")] == [
+        "typing_extensions"
+    ]
+
+
+def test_the_locked_modules_are_what_an_installed_environment_holds(tmp_path: Path) -> None:
+    venv = build_venv([render(tmp_path)])
+    (site_packages,) = venv.glob("lib/python*/site-packages")
+    listed = json.loads(LISTING.read_text())
+
+    found = {name: modules for name, modules in installed(site_packages).items() if name in listed}
+
+    assert len(found) >= 40, sorted(found)  # all but the drivers and options not rendered
+    assert {name: listed[name] for name in found} == found
+
+
+def version_of(listed: dict[str, list[str]], name: str) -> str:
+    (version,) = [key.partition("==")[2] for key in listed if key.partition("==")[0] == name]
+    return version
 
 
 NAMES = [
