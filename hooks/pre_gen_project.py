@@ -31,6 +31,8 @@ ALSO_RESERVED = {"app", "conftest", "test"}
 SLUG = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 PEP440 = re.compile(r"\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?")
+# A Kubernetes Service name (an RFC 1035 label), with room for the migration Job's "-migrate".
+KUBERNETES_NAME = re.compile(r"[a-z]([-a-z0-9]{0,53}[a-z0-9])?")
 
 
 def template_repository() -> Path:
@@ -61,6 +63,11 @@ def own_folders(template: Path) -> set[str]:
 
 
 def problem() -> str | None:
+    if any(unicodedata.category(character) == "Cc" for character in PROJECT_NAME):
+        return (
+            f"project_name {PROJECT_NAME!r} holds a control character (a line break or tab, "
+            "say), which would break the files it is written into; give it on one line."
+        )
     if not SLUG.fullmatch(PROJECT_SLUG) and not slugify(PROJECT_NAME):
         # cookiecutter.json turns such a name into the slug "-", which lands here.
         return (
@@ -93,6 +100,12 @@ def problem() -> str | None:
         return (
             "kubernetes=yes needs a database server, since every pod and the migration Job "
             "would each get a SQLite file of their own; choose database=postgresql or mysql."
+        )
+    if KUBERNETES == "yes" and not KUBERNETES_NAME.fullmatch(PROJECT_SLUG):
+        return (
+            f"kubernetes=yes names its objects after project_slug {PROJECT_SLUG!r}, but a "
+            "Kubernetes Service name starts with a letter and holds only lowercase letters, "
+            "digits and hyphens (55 at most here); set project_slug, e.g. 'notes-3d'."
         )
     if BROADCAST == "postgres" and DATABASE != "postgresql":
         return (

@@ -52,6 +52,7 @@ REFUSED = [
     ({"project_name": "JSON"}, "package_name 'json' would shadow the module"),
     ({"project_name": ""}, "project_name '' has no letter or digit"),
     ({"project_name": "!!!"}, "project_name '!!!' has no letter or digit"),
+    ({"project_name": "Two\nLines"}, "project_name 'Two\\nLines' holds a control character"),
     ({"project_slug": "../escape"}, "project_slug '../escape' is not a safe folder name"),
     ({"project_slug": "My Service"}, "is not a safe folder name"),
     ({"project_slug": "-flag"}, "is not a safe folder name"),
@@ -59,6 +60,14 @@ REFUSED = [
     ({"author_email": "a@b"}, "is not an email address"),
     ({"version": "one"}, "version 'one' is not a PEP 440 version"),
     ({"kubernetes": "yes"}, "kubernetes=yes needs a database server"),
+    (
+        {"project_name": "3D Notes", "kubernetes": "yes", "database": "postgresql"},
+        "kubernetes=yes names its objects after project_slug '3d-notes'",
+    ),
+    (
+        {"project_slug": "svc_2", "kubernetes": "yes", "database": "mysql"},
+        "but a Kubernetes Service name starts with a letter",
+    ),
     ({"broadcast": "postgres"}, "broadcast=postgres uses LISTEN/NOTIFY on the app's PostgreSQL"),
     ({"broadcast": "postgres", "database": "mysql"}, "but database=mysql; choose database="),
 ]

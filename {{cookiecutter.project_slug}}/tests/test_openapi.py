@@ -7,7 +7,7 @@ from openapi_spec_validator import validate
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from {{ cookiecutter.package_name }}.openapi import api_routes, openapi_path
+from {{ cookiecutter.package_name }}.openapi import TITLE, api_routes, openapi_path
 
 
 def spec(client: TestClient, app: Starlette) -> dict[str, Any]:
@@ -19,6 +19,10 @@ def spec(client: TestClient, app: Starlette) -> dict[str, Any]:
 
 def test_document_is_valid_openapi(client: TestClient, app: Starlette) -> None:
     validate(spec(client, app))
+
+
+def test_document_carries_the_project_name(client: TestClient, app: Starlette) -> None:
+    assert spec(client, app)["info"]["title"] == TITLE
 
 
 def test_every_api_route_and_method_is_described(client: TestClient, app: Starlette) -> None:

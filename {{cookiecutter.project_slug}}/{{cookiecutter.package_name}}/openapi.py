@@ -28,7 +28,9 @@ from starlette.templating import Jinja2Templates
 from .responses import JSONResponse
 from .schemas import MAX_ID, Problem
 
-TITLE = "{{ cookiecutter.project_name | replace('\\', '\\\\') | replace('"', '\\"') }}"
+# The project's name as ruff formats a literal: in double quotes, unless it holds more of them
+# than of single quotes.
+TITLE = {{ ("'" ~ cookiecutter.project_name | replace('\\', '\\\\') | replace("'", "\\'") ~ "'") if cookiecutter.project_name.count('"') > cookiecutter.project_name.count("'") else ('"' ~ cookiecutter.project_name | replace('\\', '\\\\') | replace('"', '\\"') ~ '"') }}
 VERSION = "{{ cookiecutter.version }}"
 REF = "#/components/schemas/{model}"
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
