@@ -10,6 +10,7 @@ hooks/locked_modules.json, which the pre-generation hook reads. Run it after `sc
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -20,20 +21,27 @@ from importlib.metadata import Distribution, distributions
 from pathlib import Path
 
 from .harness import ROOT
-from .locks import INDEX, STORE, TEMPLATE, UV_ENV
 
 LISTING = ROOT / "hooks" / "locked_modules.json"
-NEWEST = max(TEMPLATE["python_version"], key=lambda version: tuple(map(int, version.split("."))))
+INDEX = "https://pypi.org/simple"
+OFFERED = json.loads((ROOT / "cookiecutter.json").read_text())["python_version"]
+NEWEST = max(OFFERED, key=lambda version: tuple(map(int, version.split("."))))
 # What Python loads from a single file at the top of site-packages.
 MODULE_SUFFIXES = (".py", ".so", ".pyd")
 
 
+def stored_locks() -> list[Path]:
+    """The uv locks the template stores: one per dependency set under the project's locks/."""
+    return sorted((ROOT / "{{cookiecutter.project_slug}}" / "locks").glob("*.lock"))
+
+
 def locked_distributions() -> set[str]:
-    """`name==version` of every distribution in any stored lock, but the project's own."""
+    """`name==version` of every distribution from the index in any stored lock (so not the
+    project itself)."""
     found = set()
-    for path in STORE.glob("*.lock"):
+    for path in stored_locks():
         for package in tomllib.loads(path.read_text())["package"]:
-            if "editable" not in package["source"]:
+            if "registry" in package["source"]:
                 found.add(f"{package['name']}=={package['version']}")
     return found
 
@@ -84,7 +92,8 @@ def main() -> None:
                 "--python-version", NEWEST, *group,
             ]
             result = subprocess.run(
-                command, env=UV_ENV, capture_output=True, text=True, timeout=900, check=False
+                command, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+                capture_output=True, text=True, timeout=900, check=False,
             )
             if result.returncode != 0:
                 raise SystemExit(f"uv pip install failed:\n{result.stderr}")
