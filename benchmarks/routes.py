@@ -47,7 +47,7 @@ UVICORN = (
 SEED = 100
 PRUNE = f"""
 import asyncio, os
-from my_service.database import Database
+from my_service.core.database import Database
 
 async def prune() -> None:
     database = Database(os.environ["DATABASE_URL"])

@@ -63,10 +63,10 @@ async def per_request(app: Any) -> float:
 
 async def measure(rounds: int) -> None:
     from my_service.app import create_app
-    from my_service.drain import Drain
-    from my_service.health import live
-    from my_service.middleware import Guard
-    from my_service.settings import Settings
+    from my_service.ops.drain import Drain
+    from my_service.web.health import live
+    from my_service.web.middleware import Guard
+    from my_service.core.settings import Settings
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
     from starlette.routing import Route, Router

@@ -25,36 +25,35 @@ CONTEXT = json.loads(r"""{{ cookiecutter | jsonify }}""")
 # Option value -> paths (relative to the project) that the choice does not need.
 UNUSED: dict[tuple[str, str], list[str]] = {
     # SQLite has no server to lose, so there is no outage to simulate.
-    ("database", "sqlite"): ["tests/test_outage.py"],
+    ("database", "sqlite"): ["tests/core/test_outage.py"],
     ("broadcast", "memory"): [
-        f"{PACKAGE}/broker_redis.py", f"{PACKAGE}/broker_postgres.py", "tests/test_broker.py"
+        f"{PACKAGE}/core/broker_redis.py",
+        f"{PACKAGE}/core/broker_postgres.py",
+        "tests/core/test_broker.py",
     ],
-    ("broadcast", "redis"): [f"{PACKAGE}/broker_postgres.py"],
-    ("broadcast", "postgres"): [f"{PACKAGE}/broker_redis.py"],
+    ("broadcast", "redis"): [f"{PACKAGE}/core/broker_postgres.py"],
+    ("broadcast", "postgres"): [f"{PACKAGE}/core/broker_redis.py"],
     ("process_manager", "none"): ["deploy/systemd"],
     ("kubernetes", "no"): ["deploy/kubernetes"],
-    ("lambda", "no"): [f"{PACKAGE}/aws_lambda.py", "tests/test_aws_lambda.py"],
+    ("lambda", "no"): [f"{PACKAGE}/ops/aws_lambda.py", "tests/ops/test_aws_lambda.py"],
     ("paas", "no"): ["Procfile"],
     ("ci", "none"): [".github"],
     ("auth", "none"): [
-        f"{PACKAGE}/{name}.py"
-        for name in ("accounts", "auth", "manage", "passwords", "signin", "tokens", "users")
-    ]
-    + [
-        f"{PACKAGE}/templates/{name}.html"
-        for name in ("account", "sign_in", "sign_up", "signed_in")
-    ]
-    + [
+        f"{PACKAGE}/accounts",
+        "tests/accounts",
         "migrations/versions/0004_create_users.py",
         "migrations/versions/0005_users_session_version.py",
         "scripts/manage",
-        "tests/signed_in.py",
-        "tests/test_auth.py",
-        "tests/test_manage.py",
-        "tests/test_passwords.py",
-        "tests/test_signin.py",
-        "tests/test_tokens.py",
     ],
+}
+# Option value -> files the choice replaces: {file: its replacement, kept among the option's
+# own files}. With accounts, rows belong to users, and the features include accounts.
+REPLACED: dict[tuple[str, str], dict[str, str]] = {
+    ("auth", "users"): {
+        f"{PACKAGE}/web/scoping.py": f"{PACKAGE}/accounts/scoping.py",
+        f"{PACKAGE}/features.py": f"{PACKAGE}/accounts/features.py",
+        "tests/callers.py": "tests/accounts/callers.py",
+    },
 }
 
 # Local defaults for each database and broker; the template's README says how to point them
@@ -71,8 +70,10 @@ BROADCAST_URLS = {
 }
 
 
-def remove_unused(options: dict[str, str]) -> None:
+def apply_choices(options: dict[str, str]) -> None:
     for option, value in options.items():
+        for relative, replacement in REPLACED.get((option, value), {}).items():
+            Path(replacement).replace(relative)
         for relative in UNUSED.get((option, value), []):
             path = Path(relative)
             if path.is_dir():
@@ -193,7 +194,7 @@ def tell_next_steps(recorded: bool) -> None:
 
 
 if __name__ == "__main__":
-    remove_unused({option: CONTEXT[option] for option, _ in UNUSED})
+    apply_choices({option: CONTEXT[option] for option, _ in [*UNUSED, *REPLACED]})
     make_scripts_executable()
     keep_lock()
     write_env()

@@ -24,7 +24,7 @@ DATABASES = ["sqlite", "postgresql", "mysql"]
 FILES = {
     "process_manager": ["deploy/systemd/my-service.service", "deploy/systemd/environment"],
     "kubernetes": ["deploy/kubernetes/deployment.yaml", "deploy/kubernetes/migrate-job.yaml"],
-    "lambda": ["my_service/aws_lambda.py", "tests/test_aws_lambda.py"],
+    "lambda": ["my_service/ops/aws_lambda.py", "tests/ops/test_aws_lambda.py"],
     "paas": ["Procfile"],
     "ci": [".github/workflows/ci.yml"],
 }
@@ -89,7 +89,7 @@ def test_every_option_on_renders_its_files(tmp_path: Path) -> None:
                 "kubectl rollout status deployment/my-service",
             ],
         ),
-        ("lambda", "yes", "### AWS Lambda", ["--handler my_service.aws_lambda.handler"]),
+        ("lambda", "yes", "### AWS Lambda", ["--handler my_service.ops.aws_lambda.handler"]),
         ("paas", "yes", "### PaaS", ["git push heroku main"]),
     ],
 )

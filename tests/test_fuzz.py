@@ -23,8 +23,8 @@ EXAMPLES_PER_OPERATION = 25
 MAKE_TOKEN = """
 import asyncio
 from my_service import users
-from my_service.database import Database
-from my_service.settings import load
+from my_service.core.database import Database
+from my_service.core.settings import load
 
 async def main():
     db = Database(load().database_url)

@@ -37,7 +37,7 @@ def test_no_template_syntax_survives(tmp_path: Path, combination: str) -> None:
             leftovers.append(f"{relative}: cookiecutter")
         # The app's own Jinja templates are copied verbatim; they are checked below. The
         # tutorial quotes them in its changes to index.html.
-        quoting = relative.parts[1:2] == ("templates",) or relative == Path("docs/tutorial.md")
+        quoting = "templates" in relative.parts[1:3] or relative == Path("docs/tutorial.md")
         if not quoting and ("{{" in text or "{%" in text):
             leftovers.append(f"{relative}: template tag")
     assert leftovers == []
@@ -46,15 +46,21 @@ def test_no_template_syntax_survives(tmp_path: Path, combination: str) -> None:
 @pytest.mark.parametrize("auth", ["none", "users"])
 def test_app_templates_and_static_files_are_copied_verbatim(tmp_path: Path, auth: str) -> None:
     project = render(tmp_path, auth=auth)
-    # The account pages' templates are the only ones a choice leaves out.
-    accounts = {"account.html", "sign_in.html", "sign_up.html", "signed_in.html"}
-    for folder in ("templates", "static"):
-        source = TEMPLATE / "{{cookiecutter.package_name}}" / folder
+    source = TEMPLATE / "{{cookiecutter.package_name}}"
+    folders = sorted(
+        path.relative_to(source) for path in source.glob("**/*") if path.name in {"templates", "static"}
+    )
+    assert {str(folder) for folder in folders} >= {"static", "web/templates", "notes/templates"}
+    for folder in folders:
         copied = project / "my_service" / folder
-        expected = {p.name for p in source.iterdir()} - (accounts if auth == "none" else set())
-        assert {p.name for p in copied.iterdir()} == expected
+        # The account pages' templates are the only ones a choice leaves out, with their folder.
+        if folder.parts[0] == "accounts" and auth == "none":
+            assert not copied.exists()
+            continue
+        expected = {path.name for path in (source / folder).iterdir()}
+        assert {path.name for path in copied.iterdir()} == expected
         for name in expected:
-            assert (copied / name).read_text() == (source / name).read_text()
+            assert (copied / name).read_text() == (source / folder / name).read_text()
 
 
 def test_every_python_file_parses(default_project: Path) -> None:
@@ -117,7 +123,7 @@ def test_env_is_for_development_and_stays_private(default_project: Path) -> None
 def test_env_example_documents_every_setting(
     default_project: Path, project_env: dict[str, str]
 ) -> None:
-    code = "from my_service.settings import Settings; print(*Settings.model_fields)"
+    code = "from my_service.core.settings import Settings; print(*Settings.model_fields)"
     fields = run(["python", "-c", code], cwd=default_project, env=project_env).stdout.split()
     example = (default_project / ".env.example").read_text()
 
@@ -183,7 +189,7 @@ def test_database_option_sets_driver_url_and_files(
     assert not ({"aiosqlite", "asyncpg", "aiomysql"} - {driver}) & names
     assert f"DATABASE_URL={url}\n" in (project / ".env").read_text()
     # The outage tests cut a database server's connections; SQLite has none to cut.
-    assert (project / "tests" / "test_outage.py").exists() == (database != "sqlite")
+    assert (project / "tests" / "core" / "test_outage.py").exists() == (database != "sqlite")
 
 
 @pytest.mark.parametrize(
@@ -205,25 +211,30 @@ def test_broadcast_option_sets_broker_url_module_and_dependency(
     project = render(tmp_path, **context)
 
     assert f"BROADCAST_URL={url}\n" in (project / ".env").read_text()
-    kept = sorted(path.name for path in (project / "my_service").glob("broker_*.py"))
+    kept = sorted(path.name for path in (project / "my_service" / "core").glob("broker_*.py"))
     assert kept == ([module] if module else [])
-    assert (project / "tests" / "test_broker.py").exists() == (module is not None)
+    assert (project / "tests" / "core" / "test_broker.py").exists() == (module is not None)
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     names = {requirement.split("==")[0] for requirement in pyproject["project"]["dependencies"]}
     assert ("redis" in names) == (package == "redis")
 
 
 ACCOUNT_FILES = [
-    "my_service/accounts.py", "my_service/auth.py", "my_service/users.py",
-    "my_service/templates/sign_in.html", "migrations/versions/0004_create_users.py",
+    "my_service/accounts/__init__.py", "my_service/accounts/auth.py",
+    "my_service/accounts/templates/sign_in.html", "migrations/versions/0004_create_users.py",
     "migrations/versions/0005_users_session_version.py",
-    "scripts/manage", "tests/signed_in.py", "tests/test_auth.py",
+    "scripts/manage", "tests/accounts/test_auth.py",
 ]
 
 
 def test_without_accounts_nothing_of_them_is_rendered(default_project: Path) -> None:
     for path in ACCOUNT_FILES:
         assert not (default_project / path).exists(), path
+    # Not a line of them in the package either: no owner column, no comment about them.
+    package = default_project / "my_service"
+    for path in package.rglob("*.py"):
+        text = path.read_text().lower()
+        assert "owner" not in text and "account" not in text, path
     pyproject = (default_project / "pyproject.toml").read_text()
     assert "pwdlib" not in pyproject and "itsdangerous" not in pyproject
     assert "SECRET_KEY" not in (default_project / ".env").read_text()
@@ -248,7 +259,8 @@ def test_with_accounts_each_project_gets_its_own_strong_secret_key(tmp_path: Pat
 def test_env_example_documents_every_account_setting(tmp_path: Path) -> None:
     project = render(tmp_path, auth="users")
     code = (
-        "from my_service.settings import Settings; from my_service.auth import AuthSettings; "
+        "from my_service.core.settings import Settings; "
+        "from my_service.accounts.settings import AuthSettings; "
         "print(*Settings.model_fields, *AuthSettings.model_fields)"
     )
     env = venv_env(build_venv([project]))
@@ -259,3 +271,37 @@ def test_env_example_documents_every_account_setting(tmp_path: Path) -> None:
         line.split("=")[0] for line in example.splitlines() if line and not line.startswith("#")
     }
     assert {name.upper() for name in fields} == documented
+
+
+def layout_tree(readme: str) -> set[str]:
+    """The paths the README's Layout block lists: folders end with "/"."""
+    block = readme.split("## Layout\n", 1)[1].split("```\n", 2)[1]
+    listed, parents = set(), []
+    for line in block.splitlines():
+        indent = len(line) - len(line.lstrip())
+        if indent >= 20:  # a description going on from the line above
+            continue
+        depth = indent // 2
+        name = line.split()[0]
+        parents[depth:] = [name]
+        listed.add("".join(parents))
+    return listed
+
+
+@pytest.mark.parametrize("combination", ["sqlite", "users-sqlite", "mysql", "deploy-all"])
+def test_readme_layout_matches_the_files(tmp_path: Path, combination: str) -> None:
+    project = render(tmp_path, **COMBINATIONS[combination])
+    listed = layout_tree((project / "README.md").read_text())
+    package = project / "my_service"
+    # Every module and folder of the package, but what the folders of templates and static
+    # files hold.
+    shown = {
+        f"my_service/{path.relative_to(package)}" + ("/" if path.is_dir() else "")
+        for path in package.rglob("*")
+        if path.name != "__init__.py"
+        and "__pycache__" not in path.parts
+        and not {"templates", "static"} & set(path.relative_to(package).parts[:-1])
+    }
+    assert {path for path in listed if path.startswith("my_service/")} == shown | {"my_service/"}
+    for path in listed:
+        assert (project / path).exists(), path

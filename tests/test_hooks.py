@@ -156,8 +156,8 @@ def test_ordinary_project_names_render(tmp_path: Path, name: str, slug: str, pac
     assert project.name == slug
     assert (project / package / "asgi.py").is_file()
     assert tomllib.loads((project / "pyproject.toml").read_text())["project"]["name"] == slug
-    openapi = (project / package / "openapi.py").read_text()
-    assert ast.literal_eval(openapi.split("TITLE = ")[1].splitlines()[0]) == name
+    about = (project / package / "web" / "about.py").read_text()
+    assert ast.literal_eval(about.split("\nTITLE = ")[1].splitlines()[0]) == name
 
 
 @pytest.mark.parametrize(

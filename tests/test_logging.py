@@ -35,7 +35,7 @@ def test_production_logs_are_json_lines_with_the_request_id(
     lines = [json.loads(line) for line in output.splitlines() if line.strip()]  # every line
     assert any(BANNERS[server] in line["event"] for line in lines), output
     probe = [line for line in lines if line.get("request_id") == "probe-1"]
-    assert [(line["level"], line["logger"]) for line in probe] == [("warning", "my_service.health")]
+    assert [(line["level"], line["logger"]) for line in probe] == [("warning", "my_service.web.health")]
     assert "unable to open database file" in probe[0]["event"]
     assert "body-text-never-logged" not in output
     assert "Traceback" not in output

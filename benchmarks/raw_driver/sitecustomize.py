@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 PACKAGE = os.environ["BENCH_PACKAGE"]
-notes: Any = importlib.import_module(f"{PACKAGE}.notes")
+notes: Any = importlib.import_module(f"{PACKAGE}.notes.api")
 COLUMNS = "id, title, body, created_at, updated_at"
 Fetch = Callable[[int], Awaitable[Any]]
 _fetch: Fetch | None = None
@@ -28,7 +28,7 @@ _opening = asyncio.Lock()
 
 
 async def _open() -> Fetch:
-    settings = importlib.import_module(f"{PACKAGE}.settings").load()
+    settings = importlib.import_module(f"{PACKAGE}.core.settings").load()
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         import aiosqlite
@@ -63,8 +63,8 @@ async def _open() -> Fetch:
     return fetch_asyncpg
 
 
-async def get_note(db: object, note_id: int, owner: object = None) -> Any:
-    # `owner` is empty in the benchmarked project, which has no user accounts.
+async def get_note(db: object, note_id: int, caller: object = None) -> Any:
+    # `caller` is empty in the benchmarked project, which has no user accounts.
     global _fetch
     if _fetch is None:
         async with _opening:

@@ -14,8 +14,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from {{ cookiecutter.package_name }}.database import is_missing_database, missing_database
-from {{ cookiecutter.package_name }}.settings import SettingsError, load
+from {{ cookiecutter.package_name }}.core.database import is_missing_database, missing_database
+from {{ cookiecutter.package_name }}.core.settings import SettingsError, load
 from {{ cookiecutter.package_name }}.tables import metadata
 
 config = context.config

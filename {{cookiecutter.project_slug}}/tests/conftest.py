@@ -21,8 +21,8 @@ from starlette.config import Config
 from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.database import Database
-from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.core.database import Database
+from {{ cookiecutter.package_name }}.core.settings import Settings
 from {{ cookiecutter.package_name }}.tables import metadata
 
 from .databases import create_database, drop_database, empty_tables, url_for_tests
@@ -101,8 +101,9 @@ def app(settings: Settings) -> Starlette:
 
 
 @pytest.fixture
-def client(app: Starlette) -> Iterator[TestClient]:
-    with TestClient(app) as client:
+def client(app: Starlette, caller: dict[str, str]) -> Iterator[TestClient]:
+    """A test client of `app`, sending the `caller` headers (tests/callers.py)."""
+    with TestClient(app, headers=caller) as client:
         yield client
 
 

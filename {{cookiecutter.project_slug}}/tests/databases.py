@@ -5,21 +5,14 @@ The suite's fixtures (conftest.py) and the template's own tests use these; the a
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-from {{ cookiecutter.package_name }}.database import Database, Query
-
-_SAFE_NAME = re.compile(r"[A-Za-z0-9_]+")
-_EXISTS = {
-    "postgresql": "SELECT 1 FROM pg_database WHERE datname = :name",
-    "mysql": "SELECT 1 FROM information_schema.schemata WHERE schema_name = :name",
-}
+from {{ cookiecutter.package_name }}.core.database import Database, Query
+from {{ cookiecutter.package_name }}.ops import createdb
+from {{ cookiecutter.package_name }}.ops.createdb import quoted, safe_name, server
 
 
 def url_for_tests(url: str, suffix: str = "") -> str:
@@ -36,20 +29,8 @@ def url_for_tests(url: str, suffix: str = "") -> str:
 
 async def create_database(url: str) -> None:
     """Create the empty database at `url`; refuse if it exists."""
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        path = _sqlite_path(parsed)
-        if path.exists():
-            raise FileExistsError(f"{path} already exists; refusing to touch it")
-        path.touch()
-        return
-    name = _safe_name(parsed)
-    async with _server(parsed) as server:
-        if await server.fetch_val(_EXISTS[backend], {"name": name}):
-            raise FileExistsError(f"database {name} already exists; refusing to touch it")
-        charset = " CHARACTER SET utf8mb4" if backend == "mysql" else ""
-        await server.execute(f"CREATE DATABASE {_quoted(backend, name)}{charset}")
+    if not await createdb.create(url):
+        raise FileExistsError(f"{make_url(url).database} already exists; refusing to touch it")
 
 
 async def empty_tables(url: str, metadata: sa.MetaData) -> None:
@@ -71,7 +52,7 @@ async def empty_tables(url: str, metadata: sa.MetaData) -> None:
 
 def _emptying(backend: str, metadata: sa.MetaData) -> list[Query]:
     tables = list(reversed(metadata.sorted_tables))  # tables that refer to others first
-    names = [_quoted(backend, table.name) for table in tables]
+    names = [quoted(backend, table.name) for table in tables]
     if backend == "postgresql":
         return [f"TRUNCATE {', '.join(names)} RESTART IDENTITY"]
     if backend == "mysql":  # TRUNCATE is refused on a table others refer to, unless checks are off
@@ -91,37 +72,14 @@ async def drop_database(url: str) -> None:
     if backend == "sqlite":
         _sqlite_path(parsed).unlink(missing_ok=True)
         return
-    name = _safe_name(parsed)
-    async with _server(parsed) as server:
+    name = safe_name(parsed)
+    async with server(parsed) as maintenance:
         force = " WITH (FORCE)" if backend == "postgresql" else ""
-        await server.execute(f"DROP DATABASE IF EXISTS {_quoted(backend, name)}{force}")
-
-
-@asynccontextmanager
-async def _server(url: URL) -> AsyncIterator[Database]:
-    """A connection to the server's maintenance database, for CREATE and DROP DATABASE."""
-    maintenance = "postgres" if url.get_backend_name() == "postgresql" else "mysql"
-    server = Database(_render(url.set(database=maintenance)), min_size=1, max_size=1)
-    await server.connect()
-    try:
-        yield server
-    finally:
-        await server.disconnect()
-
-
-def _safe_name(url: URL) -> str:
-    name = url.database or ""
-    if not _SAFE_NAME.fullmatch(name):
-        raise ValueError(f"test database name {name!r} must be letters, digits and underscores")
-    return name
+        await maintenance.execute(f"DROP DATABASE IF EXISTS {quoted(backend, name)}{force}")
 
 
 def _sqlite_path(url: URL) -> Path:
     return Path(url.database or "")
-
-
-def _quoted(backend: str, name: str) -> str:
-    return f"`{name}`" if backend == "mysql" else f'"{name}"'
 
 
 def _render(url: URL) -> str:

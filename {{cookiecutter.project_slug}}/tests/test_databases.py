@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from {{ cookiecutter.package_name }}.database import Database
-from {{ cookiecutter.package_name }}.tables import metadata, notes
+from {{ cookiecutter.package_name }}.core.database import Database
+from {{ cookiecutter.package_name }}.notes.table import notes
+from {{ cookiecutter.package_name }}.tables import metadata
 
 from .databases import empty_tables
 

@@ -7,7 +7,7 @@ import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 
-from {{ cookiecutter.package_name }}.database import Database
+from {{ cookiecutter.package_name }}.core.database import Database
 
 from .conftest import alembic_config, fresh_database_url
 from .databases import create_database, drop_database

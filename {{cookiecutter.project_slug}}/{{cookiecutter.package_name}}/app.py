@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import import_module
-from importlib.util import find_spec
 from pathlib import Path
 from typing import TypedDict
 
@@ -17,17 +15,17 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from . import errors, health, idempotency, live, notes, openapi, pages
-from .database import Database
-from .drain import Drain
-from .events import Events
-from .middleware import Cors, Guard
-from .ratelimit import WriteLimit
-from .settings import Settings
+from . import features
+from .core.database import Database
+from .core.events import Events
+from .core.settings import Settings
+from .ops.drain import Drain
+from .web import errors, health, idempotency, openapi, sockets
+from .web.middleware import Cors, Guard
+from .web.ratelimit import WriteLimit
+from .web.templates import templates
 
 HERE = Path(__file__).parent
-# User accounts, in projects made with them: accounts.py adds their routes and middleware.
-ACCOUNTS = f"{__package__}.accounts"
 
 
 class State(TypedDict):
@@ -39,7 +37,7 @@ class State(TypedDict):
     drain: Drain
     templates: Jinja2Templates
     write_limit: WriteLimit | None
-    connections: set[live.Connection]  # open WebSockets, closed with 1001 at shutdown
+    connections: set[sockets.Connection]  # open WebSockets, closed with 1001 at shutdown
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -57,7 +55,7 @@ def create_app(settings: Settings) -> Starlette:
             settings.broadcast_url, settings.broadcast_channel, settings.broadcast_timeout
         )
         write_limit = WriteLimit(settings.rate_limit_writes) if settings.rate_limit_writes else None
-        connections: set[live.Connection] = set()
+        connections: set[sockets.Connection] = set()
         await database.connect()
         await events.connect()
         drain.start()
@@ -68,7 +66,7 @@ def create_app(settings: Settings) -> Starlette:
         async def goodbye_at_stop() -> None:
             # Both servers cut open WebSockets when they stop: close them with 1001 first.
             await drain.stopping.wait()
-            await live.say_goodbye(connections)
+            await sockets.say_goodbye(connections)
 
         goodbye = asyncio.create_task(goodbye_at_stop())
         try:
@@ -77,7 +75,7 @@ def create_app(settings: Settings) -> Starlette:
                 "database": database,
                 "events": events,
                 "drain": drain,
-                "templates": pages.templates(),
+                "templates": templates(),
                 "write_limit": write_limit,
                 "connections": connections,
             }
@@ -87,20 +85,15 @@ def create_app(settings: Settings) -> Starlette:
             for task in (forgetting, goodbye):
                 task.cancel()
             await asyncio.wait({forgetting, goodbye})  # their CancelledError stays in them
-            await live.say_goodbye(connections)
+            await sockets.say_goodbye(connections)
             await drain.stop()
             await events.disconnect()
             await database.disconnect()
 
-    accounts_routes, accounts_middleware = [], []
-    if find_spec(ACCOUNTS) is not None:
-        accounts_routes, accounts_middleware = import_module(ACCOUNTS).install()
+    feature_routes, feature_middleware = features.install()
     routes = [
         *health.routes,  # first: probes are the most frequent requests
-        *accounts_routes,
-        *pages.routes,
-        *notes.routes,
-        *live.routes,
+        *feature_routes,
         *openapi.routes,
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         # Swagger UI's files for /docs, as the swagger-ui-py package ships them.
@@ -131,7 +124,7 @@ def create_app(settings: Settings) -> Starlette:
             expose_headers=["Location", "Retry-After"],
         )
         middleware.append(cors)
-    middleware += accounts_middleware  # after CORS, which answers preflights without a user
+    middleware += feature_middleware  # after CORS, which answers preflights without a user
     return Starlette(
         routes=routes,
         middleware=middleware,

@@ -3,9 +3,9 @@
 import gc
 import sys
 
-from . import logs
 from .app import create_app
-from .settings import SettingsError, load
+from .core import logs
+from .core.settings import SettingsError, load
 
 try:
     settings = load()

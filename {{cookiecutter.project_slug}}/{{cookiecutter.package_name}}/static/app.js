@@ -7,8 +7,8 @@ const form = document.getElementById("new-note");
 const editorTemplate = document.getElementById("editor");
 const statusLine = document.getElementById("status");
 const api = form.dataset.api;
-// With user accounts, writes carry the session's CSRF token, as the sign-out form holds it.
-const csrfToken = document.querySelector("#sign-out input[name=csrf_token]")?.value;
+// Writes carry the CSRF token of the page's session, when a form on the page holds one.
+const csrfToken = document.querySelector("input[name=csrf_token]")?.value;
 
 const SHOWN = 100;  // the page lists the newest notes, as many as pages.py renders
 const RETRY_FIRST = 500, RETRY_MAX = 30000;  // milliseconds between reconnection attempts

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from {{ cookiecutter.package_name }}.accounts.sessions import TICKET_SECONDS
+from {{ cookiecutter.package_name }}.accounts.settings import load_auth
+
+from ..problems import assert_problem
+from .forms import csrf_of, sign_out
+
+
+def new_token(client: TestClient, app: Starlette, name: str = "script") -> dict[str, str]:
+    response = client.post(app.url_path_for("tokens"), json={"name": name})
+    assert response.status_code == 201, response.text
+    created: dict[str, str] = response.json()
+    return created
+
+
+def test_a_token_is_shown_once_and_works_as_bearer(client: TestClient, app: Starlette) -> None:
+    created = new_token(client, app)
+    bearer = {"Authorization": f"Bearer {created['token']}"}
+    note = client.post(app.url_path_for("notes"), json={"title": "Mine"}).json()
+    sign_out(client)
+
+    listed = client.get(app.url_path_for("tokens"), headers=bearer).json()["items"]
+    # No CSRF token: a Bearer token is never sent by a browser on its own.
+    written = client.post(app.url_path_for("notes"), json={"title": "By token"}, headers=bearer)
+
+    assert created["token"].startswith("pat_") and len(created["token"]) > 40
+    assert [token["name"] for token in listed] == ["script"]
+    assert "token" not in listed[0]
+    assert written.status_code == 201
+    read = client.get(app.url_path_for("note", id=note["id"]), headers=bearer)
+    assert read.json()["title"] == "Mine"
+
+
+@pytest.mark.parametrize("token", ["pat_unknown", "nonsense", ""])
+def test_a_wrong_token_is_401(client: TestClient, app: Starlette, token: str) -> None:
+    sign_out(client)
+
+    response = client.get(app.url_path_for("notes"), headers={"Authorization": f"Bearer {token}"})
+
+    assert_problem(response, 401)
+
+
+def test_a_revoked_token_stops_working_and_closes_its_sockets(
+    client: TestClient, app: Starlette
+) -> None:
+    created = new_token(client, app)
+    bearer = {"Authorization": f"Bearer {created['token']}"}
+    ticket = client.post(app.url_path_for("socket_tokens"), headers=bearer).json()["token"]
+    path = app.url_path_for("notes_socket")
+    with client.websocket_connect(path) as by_session:  # the same user's page stays open
+        with client.websocket_connect(f"{path}?token={ticket}") as by_token:
+            by_token.send_json({"type": "ping"})
+            assert by_token.receive_json() == {"type": "pong"}
+
+            revoked = client.delete(app.url_path_for("token", id=created["id"]))
+
+            assert revoked.status_code == 204
+            with pytest.raises(WebSocketDisconnect) as closed:
+                by_token.receive_json()
+            assert (closed.value.code, closed.value.reason) == (1008, "The token was revoked.")
+        by_session.send_json({"type": "ping"})
+        assert by_session.receive_json() == {"type": "pong"}
+    assert_problem(client.get(app.url_path_for("notes"), headers=bearer), 401)
+    assert_problem(client.delete(app.url_path_for("token", id=created["id"])), 404)
+
+
+def test_the_account_page_creates_and_revokes_tokens(client: TestClient, app: Starlette) -> None:
+    page = client.get(app.url_path_for("account"))
+    created = client.post(
+        app.url_path_for("create_token"), data={"name": "laptop", "csrf_token": csrf_of(page.text)}
+    )
+    token = created.text.split('<code id="new-token">')[1].split("</code>")[0]
+    listed = client.get(app.url_path_for("tokens")).json()["items"]
+    assert [item["name"] for item in listed] == ["laptop"]
+    assert token not in client.get(app.url_path_for("account")).text  # shown only once
+
+    revoke = app.url_path_for("revoke_token", id=listed[0]["id"])
+    client.post(revoke, data={"csrf_token": csrf_of(page.text)})
+
+    assert client.get(app.url_path_for("tokens")).json()["items"] == []
+
+
+class LongAgo(TimestampSigner):
+    def get_timestamp(self) -> int:
+        return int(time.time()) - TICKET_SECONDS - 1
+
+
+def test_a_socket_token_opens_the_socket_for_a_minute(client: TestClient, app: Starlette) -> None:
+    fresh = client.post(app.url_path_for("socket_tokens")).json()
+    key = load_auth().secret_key.get_secret_value()
+    holder = URLSafeTimedSerializer(key, salt="socket").loads(fresh["token"])
+    expired = URLSafeTimedSerializer(key, salt="socket", signer=LongAgo).dumps(holder)
+    path = app.url_path_for("notes_socket")
+    sign_out(client)
+
+    with client.websocket_connect(f"{path}?token={fresh['token']}") as socket:
+        socket.send_json({"type": "ping"})
+        assert socket.receive_json() == {"type": "pong"}
+    assert fresh["expires_in"] == TICKET_SECONDS
+    for ticket in (expired, fresh["token"] + "x"):
+        with pytest.raises(WebSocketDisconnect):
+            with client.websocket_connect(f"{path}?token={ticket}"):
+                pass
+
+
+def test_the_openapi_document_names_the_security_schemes(
+    client: TestClient, app: Starlette
+) -> None:
+    spec = client.get(app.url_path_for("openapi")).json()
+
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["token"] == {**schemes["token"], "type": "http", "scheme": "bearer"}
+    assert schemes["session"]["in"] == "cookie"
+    assert spec["security"] == [{"token": []}, {"session": []}]
+    assert "401" in spec["paths"]["/api/notes"]["get"]["responses"]

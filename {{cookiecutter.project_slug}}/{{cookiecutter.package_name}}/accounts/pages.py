@@ -1,0 +1,167 @@
+"""The account pages: sign up, sign in, sign out, and the user's personal access tokens.
+
+Plain HTML forms. Each form carries the session's CSRF token, checked before anything else;
+a visitor without a session gets one (with no user) when a form is shown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from ..core.database import Database
+from ..web.about import TITLE
+from . import passwords, users
+from .auth import signed_out, token_revoked
+from .sessions import Accounts, Session, csrf_ok
+
+WRONG = "Wrong email or password."  # the same answer for an unknown email
+
+
+def accounts_of(request: Request) -> Accounts:
+    accounts: Accounts = request.scope["accounts"]
+    return accounts
+
+
+async def form(request: Request) -> dict[str, str]:
+    """The posted form's fields, after its CSRF token is checked against the session's."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/x-www-form-urlencoded":
+        raise HTTPException(415, "Send the form as application/x-www-form-urlencoded.")
+    try:
+        fields = dict(parse_qsl((await request.body()).decode(), max_num_fields=10))
+    except (UnicodeDecodeError, ValueError):
+        raise HTTPException(400, "The form is not valid.") from None
+    if not csrf_ok(accounts_of(request).session(request), fields.get("csrf_token")):
+        raise HTTPException(403, "The form is out of date; reload the page and try again.")
+    return fields
+
+
+def page(request: Request, template: str, status: int = 200, **context: Any) -> Response:
+    """An account page; a visitor without a session gets one, for the form's CSRF token."""
+    accounts = accounts_of(request)
+    templates: Jinja2Templates = request.state.templates
+    session = accounts.session(request)
+    fresh = session is None
+    session = Session.new() if session is None else session
+    values = {"project_name": TITLE, "csrf_token": session.csrf, **context}
+    response = templates.TemplateResponse(request, template, values, status_code=status)
+    if fresh:
+        accounts.set_session(response, request, session)
+    return response
+
+
+def signed_in(request: Request, user_id: int, version: int = 0) -> Response:
+    """Redirect to where the visitor was going, with a new session (and a new CSRF token)."""
+    target = request.query_params.get("next", "")
+    # Only a path on this site: "//host" or "/\\host" would lead elsewhere.
+    if not target.startswith("/") or target.startswith(("//", "/\\")):
+        target = str(request.url_for("home").path)
+    response = RedirectResponse(target, status_code=303)
+    accounts_of(request).set_session(response, request, Session.new(user_id, version))
+    return response
+
+
+async def sign_up_form(request: Request) -> Response:
+    return page(request, "sign_up.html")
+
+
+async def sign_up(request: Request) -> Response:
+    fields = await form(request)
+    email, password = fields.get("email", "").strip(), fields.get("password", "")
+    problem = None
+    if not users.EMAIL.fullmatch(email) or len(email) > 254:
+        problem = "Enter an email address, like you@example.com."
+    elif not passwords.MIN_LENGTH <= len(password) <= passwords.MAX_LENGTH:
+        problem = (
+            f"Choose a password of {passwords.MIN_LENGTH} to {passwords.MAX_LENGTH} characters."
+        )
+    if problem:
+        return page(request, "sign_up.html", 400, error=problem, email=email)
+    db: Database = request.state.database
+    try:
+        user_id = await users.create_user(
+            db, email, await accounts_of(request).passwords.hash(password)
+        )
+    except users.EmailTaken:
+        error = "An account with this email exists already; sign in instead."
+        return page(request, "sign_up.html", 400, error=error, email=email)
+    return signed_in(request, user_id)
+
+
+async def sign_in_form(request: Request) -> Response:
+    return page(request, "sign_in.html")
+
+
+async def sign_in(request: Request) -> Response:
+    fields = await form(request)
+    email, password = users.normal_email(fields.get("email", "")), fields.get("password", "")
+    address = request.client.host if request.client else "unknown"
+    wait = await accounts_of(request).login_limit.wait(email, address)
+    if wait:
+        error = f"Too many attempts to sign in; try again in {wait} s."
+        response = page(request, "sign_in.html", 429, error=error, email=email)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    db: Database = request.state.database
+    user = await users.find_by_email(db, email) if len(password) <= passwords.MAX_LENGTH else None
+    valid, new_hash = await accounts_of(request).passwords.verify(
+        password, user["password_hash"] if user else None
+    )
+    if user is None or not valid or not user["active"]:
+        return page(request, "sign_in.html", 400, error=WRONG, email=email)
+    await users.record_sign_in(db, user["id"], new_hash)
+    return signed_in(request, user["id"], user["session_version"])
+
+
+async def sign_out(request: Request) -> Response:
+    await form(request)
+    user = request.user
+    response = RedirectResponse(request.url_for("sign_in_form").path, status_code=303)
+    accounts_of(request).end_session(response, request)
+    if user.is_authenticated:  # every session of the user ends: the cookie, and any copy of it
+        await users.end_sessions(request.state.database, user.id)
+        await signed_out(request.state.events, user.id)
+    return response
+
+
+async def account(request: Request) -> Response:
+    tokens = await users.tokens_of(request.state.database, request.user.id)
+    return page(request, "account.html", tokens=tokens)
+
+
+async def create_token(request: Request) -> Response:
+    fields = await form(request)
+    name = fields.get("name", "").strip()[:100] or "Token"
+    db: Database = request.state.database
+    user_id = request.user.id
+    _, token = await users.create_token(db, user_id, name)
+    tokens = await users.tokens_of(db, user_id)
+    # Shown this once: only its hash is kept.
+    return page(request, "account.html", tokens=tokens, new_token=token)
+
+
+async def revoke_token(request: Request) -> Response:
+    await form(request)
+    user_id, token_id = request.user.id, request.path_params["id"]
+    if await users.revoke_token(request.state.database, user_id, token_id):
+        await token_revoked(request.state.events, user_id, token_id)
+    return RedirectResponse(request.url_for("account").path, status_code=303)
+
+
+routes = [
+    Route("/sign-up", sign_up_form, methods=["GET"], name="sign_up_form"),
+    Route("/sign-up", sign_up, methods=["POST"], name="sign_up"),
+    Route("/sign-in", sign_in_form, methods=["GET"], name="sign_in_form"),
+    Route("/sign-in", sign_in, methods=["POST"], name="sign_in"),
+    Route("/sign-out", sign_out, methods=["POST"], name="sign_out"),
+    Route("/account", account, methods=["GET"], name="account"),
+    Route("/account/tokens", create_token, methods=["POST"], name="create_token"),
+    Route("/account/tokens/{id:id}/revoke", revoke_token, methods=["POST"], name="revoke_token"),
+]

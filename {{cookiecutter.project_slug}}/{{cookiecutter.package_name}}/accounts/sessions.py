@@ -1,0 +1,117 @@
+"""The signed session cookie and its CSRF token, WebSocket tickets, and the sign-in limit."""
+
+from __future__ import annotations
+
+import hmac
+import math
+import secrets
+import time
+from dataclasses import dataclass
+
+import limits
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+from .passwords import Passwords
+from .settings import AuthSettings
+from .users import User
+
+COOKIE = "session"
+TICKET_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Session:
+    """What the signed session cookie holds: the user, if signed in, the user's session version
+    when it was issued (see `users.users`), and the CSRF token."""
+
+    user_id: int | None
+    csrf: str
+    version: int = 0
+
+    @classmethod
+    def new(cls, user_id: int | None = None, version: int = 0) -> Session:
+        return cls(user_id, secrets.token_urlsafe(32), version)
+
+
+class LoginLimit:
+    """Sign-in attempts per account and per client address, counted in this process's memory."""
+
+    def __init__(self, per_account: str, per_address: str) -> None:
+        self.per_account = limits.parse(per_account)
+        self.per_address = limits.parse(per_address)
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    async def wait(self, email: str, address: str) -> int:
+        """Seconds until another attempt is allowed; 0 counts this one and lets it through."""
+        for item, key in ((self.per_account, email), (self.per_address, address)):
+            if not await self.limiter.test(item, "sign-in", key):
+                stats = await self.limiter.get_window_stats(item, "sign-in", key)
+                return max(1, math.ceil(stats.reset_time - time.time()))
+        await self.limiter.hit(self.per_account, "sign-in", email)
+        await self.limiter.hit(self.per_address, "sign-in", address)
+        return 0
+
+
+class Accounts:
+    """The session cookie's signing and reading, and the sign-in limit; endpoints find this
+    object in `scope["accounts"]`."""
+
+    def __init__(self, settings: AuthSettings) -> None:
+        self.settings = settings
+        self.passwords = Passwords(settings)
+        self.login_limit = LoginLimit(
+            settings.login_rate_per_account, settings.login_rate_per_address
+        )
+        self.max_age = int(settings.session_days * 86400)
+        key = settings.secret_key.get_secret_value()
+        self.serializer = URLSafeTimedSerializer(key, salt="session")
+        self.tickets = URLSafeTimedSerializer(key, salt="socket")
+
+    def ticket(self, user: User) -> str:
+        """A token that opens a WebSocket as `user` within `TICKET_SECONDS`: for clients that
+        cannot send a cookie or an Authorization header with the handshake."""
+        return self.tickets.dumps({"user": user.id, "token": user.token_id})
+
+    def ticket_holder(self, ticket: str) -> tuple[int, int | None] | None:
+        try:
+            data = self.tickets.loads(ticket, max_age=TICKET_SECONDS)
+            return int(data["user"]), data["token"]
+        except (BadSignature, KeyError, TypeError, ValueError):
+            return None
+
+    def session(self, connection: HTTPConnection) -> Session | None:
+        cookie = connection.cookies.get(COOKIE)
+        if not cookie:
+            return None
+        try:
+            data = self.serializer.loads(cookie, max_age=self.max_age)
+            return Session(data["user"], data["csrf"], int(data["v"]))
+        except (BadSignature, KeyError, TypeError, ValueError):
+            return None
+
+    def set_session(self, response: Response, connection: HTTPConnection, session: Session) -> None:
+        # Secure whenever the request came over TLS (directly, or as the trusted proxy says).
+        response.set_cookie(
+            COOKIE,
+            self.serializer.dumps(
+                {"user": session.user_id, "csrf": session.csrf, "v": session.version}
+            ),
+            max_age=self.max_age,
+            httponly=True,
+            samesite="lax",
+            secure=connection.url.scheme in {"https", "wss"},
+        )
+
+    def end_session(self, response: Response, connection: HTTPConnection) -> None:
+        secure = connection.url.scheme in {"https", "wss"}
+        response.delete_cookie(COOKIE, httponly=True, samesite="lax", secure=secure)
+
+
+def csrf_ok(session: Session | None, supplied: str | None) -> bool:
+    if session is None or not supplied:
+        return False
+    return hmac.compare_digest(session.csrf.encode(), supplied.encode())

@@ -1,0 +1,42 @@
+"""The accounts' tables: users, and their personal access tokens."""
+
+import sqlalchemy as sa
+
+from ..core.metadata import metadata
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    # Stored lowercased, so the unique constraint holds whatever case a user types.
+    sa.Column("email", sa.String(254), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column(
+        "created_at",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        server_default=sa.func.current_timestamp(),
+    ),
+    sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True),
+    # Each session cookie carries the value this had when it was issued; signing out adds one,
+    # so every cookie issued before, copies included, stops working at once.
+    sa.Column("session_version", sa.Integer, nullable=False, server_default=sa.text("0")),
+)
+
+# Only a SHA-256 of each token is stored: the token itself is shown once, when it is made.
+# (A fast hash suffices: tokens are 256 random bits, not passwords someone could guess.)
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column(
+        "created_at",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        server_default=sa.func.current_timestamp(),
+    ),
+)

@@ -1,0 +1,76 @@
+"""The notes API's shapes: what it accepts and returns, validated by pydantic and published
+in the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    WithJsonSchema,
+    field_validator,
+)
+
+from ..web.schemas import MAX_ID, NO_NUL, SOME_TEXT, Input, UTCDateTime
+
+Title = Annotated[
+    str,
+    Field(min_length=1, max_length=200, pattern=SOME_TEXT),
+    AfterValidator(str.strip),
+]
+Body = Annotated[str, Field(max_length=10_000, pattern=NO_NUL), AfterValidator(str.strip)]
+
+
+class NoteIn(Input):
+    title: Title
+    body: Body = ""
+
+
+def _absent_is_not_null(schema: dict[str, Any]) -> None:
+    # An absent field keeps its value, so the document shows no default for it.
+    for field in schema["properties"].values():
+        field.pop("default", None)
+
+
+class NotePatch(Input):
+    """Fields to change; absent fields keep their value, and null is not a value."""
+
+    model_config = ConfigDict(json_schema_extra=_absent_is_not_null)
+
+    title: Annotated[Title | None, WithJsonSchema(TypeAdapter(Title).json_schema())] = None
+    body: Annotated[Body | None, WithJsonSchema(TypeAdapter(Body).json_schema())] = None
+
+    @field_validator("title", "body")
+    @classmethod
+    def not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may be left out but not null")
+        return value
+
+
+class Page(BaseModel):
+    limit: int = Field(20, ge=1, le=100, description="How many notes to return.")
+    offset: int = Field(0, ge=0, le=MAX_ID, description="How many notes to skip.")
+    total: bool = Field(
+        False, description="Also count every note: a full count, slow on a large table."
+    )
+
+
+class Note(BaseModel):
+    id: int
+    title: str
+    body: str
+    created_at: UTCDateTime
+    updated_at: UTCDateTime
+
+
+class NotePage(BaseModel):
+    items: list[Note]
+    total: int | None = Field(description="How many notes there are, if `total=true` asked.")
+    limit: int
+    offset: int
+    next: str | None = Field(description="URL of the next page, or null on the last page.")
