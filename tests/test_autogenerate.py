@@ -39,7 +39,7 @@ def test_revision_from_sqlite_is_clean_and_runs_on_the_servers(
 ) -> None:
     env, urls = server_urls
     project = render(tmp_path / "own", database="sqlite")
-    tables = project / "my_service" / "tables.py"
+    tables = project / "my_service" / "notes" / "table.py"
     body = '    sa.Column("body", sa.Text, nullable=False),\n'
     tables.write_text(tables.read_text().replace(body, body + PINNED))
 

@@ -305,3 +305,13 @@ def test_readme_layout_matches_the_files(tmp_path: Path, combination: str) -> No
     assert {path for path in listed if path.startswith("my_service/")} == shown | {"my_service/"}
     for path in listed:
         assert (project / path).exists(), path
+
+
+@pytest.mark.parametrize("combination", ["users-sqlite", "deploy-all"])
+def test_no_module_is_over_300_lines(tmp_path: Path, combination: str) -> None:
+    project = render(tmp_path, **COMBINATIONS[combination])
+    sizes = {
+        str(path.relative_to(project)): len(path.read_text().splitlines())
+        for path in project.rglob("*.py")
+    }
+    assert {path: lines for path, lines in sizes.items() if lines > 300} == {}

@@ -130,7 +130,7 @@ def test_a_project_takes_a_later_template_change_as_its_readme_says(tmp_path: Pa
     # ...while the template moves on.
     package = template / "{{cookiecutter.project_slug}}" / "{{cookiecutter.package_name}}"
     source = package / "tables.py"
-    source.write_text(source.read_text().replace('"""The database schema', '"""The schema'))
+    source.write_text(source.read_text().replace('"""The whole schema', '"""The schema'))
     git(template, "commit", "-qam", "A template improvement")
 
     install, check, diff, update = documented_commands(project)
