@@ -44,5 +44,5 @@ def test_check_and_tests_pass_on(tmp_path: Path, version: str, database: str) ->
     summary = result.stdout.strip().splitlines()[-1]
     assert " passed" in summary and "failed" not in summary and "error" not in summary, summary
     if database != "sqlite":  # the tests that cut the database server away ran, and passed
-        outage = [line for line in result.stdout.splitlines() if "tests/test_outage.py" in line]
+        outage = [line for line in result.stdout.splitlines() if "/test_outage.py::" in line]
         assert outage and all(line.startswith("PASSED ") for line in outage), result.stdout
