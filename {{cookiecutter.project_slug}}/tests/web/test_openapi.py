@@ -25,6 +25,10 @@ def test_document_is_valid_openapi(client: TestClient, app: Starlette) -> None:
     validate(spec(client, app))
 
 
+def test_document_carries_the_project_name(client: TestClient, app: Starlette) -> None:
+    assert spec(client, app)["info"]["title"] == about.TITLE
+
+
 def test_every_api_route_and_method_is_described(client: TestClient, app: Starlette) -> None:
     paths = spec(client, app)["paths"]
 
