@@ -48,7 +48,6 @@ REFUSED = [
     ({"package_name": "_pytest"}, "would shadow the module"),
     # The project's own folders.
     ({"package_name": "docs"}, "would shadow the module"),
-    ({"package_name": "locks"}, "would shadow the module"),
     ({"package_name": "migrations"}, "would shadow the module"),
     ({"project_name": "JSON"}, "package_name 'json' would shadow the module"),
     ({"project_name": ""}, "project_name '' has no letter or digit"),
