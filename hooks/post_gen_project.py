@@ -11,6 +11,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from cookiecutter.repository import expand_abbreviations, is_repo_url
 
 DATABASE = "{{ cookiecutter.database }}"
 BROADCAST = "{{ cookiecutter.broadcast }}"
+AUTH = "{{ cookiecutter.auth }}"
 PACKAGE = "{{ cookiecutter.package_name }}"
 # Every answer, and where the template came from (`_template`, `_repo_dir`, `_checkout`).
 CONTEXT = json.loads(r"""{{ cookiecutter | jsonify }}""")
@@ -201,6 +203,9 @@ def record_template() -> bool:
     template = expand_abbreviations(CONTEXT["_template"], BUILTIN_ABBREVIATIONS)
     if not is_repo_url(template):  # a local checkout: name it so it can be found from anywhere
         template = str(repo.resolve())
+    # cookiecutter wants "git+file://..." for a local repository by URL; git (so cruft) takes
+    # the URL without the "git+".
+    template = template.removeprefix("git+")
     commit = head.stdout.strip()
     answers = {key: value for key, value in CONTEXT.items() if not key.startswith("_")}
     state = {
@@ -209,9 +214,32 @@ def record_template() -> bool:
         "checkout": CONTEXT.get("_checkout"),
         "context": {"cookiecutter": {**answers, "_template": template, "_commit": commit}},
         "directory": None,
+        # Each render writes a fresh SECRET_KEY into .env: an update must leave the project's own.
+        "skip": [".env"],
     }
     Path(".cruft.json").write_text(json.dumps(state, indent=2) + "\n")
     return True
+
+
+def scratch_copy() -> bool:
+    """Whether this is one of the two copies `cruft update` renders (the project as the old
+    and as the new template would make it) into temporary folders, to diff them."""
+    temporary = Path(tempfile.gettempdir()).resolve()
+    return "_repo_dir" not in CONTEXT and Path.cwd().resolve().is_relative_to(temporary)
+
+
+def tell_next_steps(recorded: bool) -> None:
+    if not recorded:
+        print("The template has no git commit here; `cruft link TEMPLATE` records it for updates.")
+    # A server database must exist before it is migrated; SQLite creates its file.
+    createdb = "" if DATABASE == "sqlite" else "scripts/createdb && "
+    # With accounts, nobody can sign in until the first account exists.
+    first_user = "scripts/manage createuser you@example.com && " if AUTH == "users" else ""
+    print(
+        f"Rendered {Path.cwd().name}. Next:\n"
+        f"  cd {Path.cwd().name}\n"
+        f"  scripts/install && {createdb}scripts/migrate upgrade head && {first_user}scripts/run"
+    )
 
 
 if __name__ == "__main__":
@@ -219,12 +247,5 @@ if __name__ == "__main__":
     make_scripts_executable()
     write_dependencies()
     write_env()
-    if not record_template():
-        print("The template has no git commit here; `cruft link TEMPLATE` records it for updates.")
-    # A server database must exist before it is migrated; SQLite creates its file.
-    createdb = "" if DATABASE == "sqlite" else "scripts/createdb && "
-    print(
-        f"Rendered {Path.cwd().name}. Next:\n"
-        f"  cd {Path.cwd().name}\n"
-        f"  scripts/install && {createdb}scripts/migrate upgrade head && scripts/run"
-    )
+    if not scratch_copy():  # those are nobody's project: nothing to record or tell
+        tell_next_steps(recorded=record_template())

@@ -8,7 +8,7 @@ import keyword
 import os
 import re
 import sys
-import tomllib
+import unicodedata
 from pathlib import Path
 
 from slugify import slugify
@@ -24,20 +24,15 @@ DATABASE = CONTEXT["database"]
 KUBERNETES = CONTEXT["kubernetes"]
 BROADCAST = CONTEXT["broadcast"]
 
-# Import names of the distributions whose import name is not their own name, lowercased with
-# "-" as "_"; every other dependency in pyproject.toml is imported under its own name.
-IMPORT_NAMES = {"python-dotenv": "dotenv", "pyyaml": "yaml"}
-# Imported by the project though not declared by it (the libraries above pull them in), and
-# the project's own top-level folders: a package of one of these names would shadow it too.
-ALSO_IMPORTED = {
-    "anyio", "argon2", "dotenv", "httptools", "mako", "markupsafe", "pydantic_core", "pymysql", "uvloop",
-    "watchfiles", "websockets",
-}
-FOLDERS = {"app", "conftest", "migrations", "scripts", "test", "tests"}
+# Top-level names a package may not take besides the project's own folders (read from the
+# template): it would collide with them, or shadow pytest's and the tests' imports.
+ALSO_RESERVED = {"app", "conftest", "test"}
 
 SLUG = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 PEP440 = re.compile(r"\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?")
+# A Kubernetes Service name (an RFC 1035 label), with room for the migration Job's "-migrate".
+KUBERNETES_NAME = re.compile(r"[a-z]([-a-z0-9]{0,53}[a-z0-9])?")
 
 
 def template_repository() -> Path:
@@ -53,19 +48,18 @@ def template_repository() -> Path:
     return Path(os.environ.get("PWD", ".")) / given  # the shell's directory when it started
 
 
-def imported_names() -> set[str]:
-    """The import names of what the rendered pyproject.toml will declare: the template's own
-    pins (its pyproject.toml) with the groups these answers choose (hooks/pins.py)."""
-    repository = template_repository()
-    sys.path.insert(0, str(repository / "hooks"))
-    import pins  # noqa: PLC0415  (beside this hook in the template, not installed anywhere)
+def locked_modules(template: Path) -> set[str]:
+    """The top-level modules of every distribution in the template's lock, so of everything a
+    rendered project imports, directly or through its dependencies (the template's
+    scripts/modules writes the list from the lock)."""
+    listing = json.loads((template / "hooks" / "locked_modules.json").read_text())
+    return {module.lower() for modules in listing.values() for module in modules}
 
-    deps = pins.dependencies(CONTEXT, tomllib.loads((repository / "pyproject.toml").read_text()))
-    names = {
-        re.split(r"[\[=<>~!; ]", requirement)[0].lower()
-        for requirement in [*deps.project, *deps.dev, *deps.build]
-    }
-    return {IMPORT_NAMES.get(name, name.replace("-", "_")) for name in names}
+
+def own_folders(template: Path) -> set[str]:
+    """The rendered project's top-level folders (docs, migrations, tests, ...)."""
+    project = next(template.glob("*cookiecutter.project_slug*"))
+    return {path.name for path in project.iterdir() if path.is_dir()}
 
 
 def problem() -> str | None:
@@ -78,6 +72,11 @@ def problem() -> str | None:
         return (
             f"the template at {template_repository()} lacks {', '.join(missing)}; render from "
             "a whole checkout or archive of the template repository."
+        )
+    if any(unicodedata.category(character) == "Cc" for character in PROJECT_NAME):
+        return (
+            f"project_name {PROJECT_NAME!r} holds a control character (a line break or tab, "
+            "say), which would break the files it is written into; give it on one line."
         )
     if not SLUG.fullmatch(PROJECT_SLUG) and not slugify(PROJECT_NAME):
         # cookiecutter.json turns such a name into the slug "-", which lands here.
@@ -96,8 +95,9 @@ def problem() -> str | None:
         return f"package_name {PACKAGE_NAME!r} is a Python keyword; choose another name."
     if PACKAGE_NAME != PACKAGE_NAME.lower():
         return f"package_name {PACKAGE_NAME!r} should be lowercase (PEP 8), e.g. 'my_service'."
-    reserved = imported_names() | ALSO_IMPORTED | FOLDERS
-    if PACKAGE_NAME in sys.stdlib_module_names or PACKAGE_NAME in reserved:
+    template = template_repository()
+    reserved = sys.stdlib_module_names | locked_modules(template) | own_folders(template)
+    if PACKAGE_NAME in reserved | ALSO_RESERVED:
         return (
             f"package_name {PACKAGE_NAME!r} would shadow the module of the same name that the "
             "project imports; choose another name."
@@ -116,6 +116,12 @@ def problem() -> str | None:
             "kubernetes=yes runs 2 to 10 pods, whose WebSocket clients hear of each other's "
             "changes only through a broker; choose broadcast=redis, or broadcast=postgres "
             "with database=postgresql."
+        )
+    if KUBERNETES == "yes" and not KUBERNETES_NAME.fullmatch(PROJECT_SLUG):
+        return (
+            f"kubernetes=yes names its objects after project_slug {PROJECT_SLUG!r}, but a "
+            "Kubernetes Service name starts with a letter and holds only lowercase letters, "
+            "digits and hyphens (55 at most here); set project_slug, e.g. 'notes-3d'."
         )
     if BROADCAST == "postgres" and DATABASE != "postgresql":
         return (

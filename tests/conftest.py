@@ -79,9 +79,17 @@ def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]
     # Each combination runs in an environment of only what it declares, so a test that
     # leans on another combination's driver fails here as it would for a user.
     env = venv_env(build_venv([path]))
+    with own_servers(path, env, context) as project:
+        yield project
+
+
+@contextmanager
+def own_servers(path: Path, env: dict[str, str], context: Mapping[str, str]) -> Iterator[Project]:
+    """The rendered `path` with the servers its `context` needs (skipped without them); on a
+    server backend, with a database of its own on that server, dropped afterwards."""
     for needed in servers_for(context):
         require_server(needed)
-    server = SERVERS.get(context["database"])
+    server = SERVERS.get(context.get("database", "sqlite"))
     if server is None:
         yield Project(path, env)
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
 import shutil
 import subprocess
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from .harness import ROOT, render
+from .harness import ROOT, build_venv, render
+from .modules import LISTING, installed, locked_distributions
 
 REFUSED = [
     ({"package_name": "2fast"}, "package_name '2fast' is not a valid Python identifier"),
@@ -34,9 +36,23 @@ REFUSED = [
     ({"package_name": "asyncpg", "database": "postgresql"}, "would shadow the module"),
     ({"package_name": "aiomysql", "database": "mysql"}, "would shadow the module"),
     ({"package_name": "openapi_spec_validator"}, "would shadow the module"),
+    # Imported through the dependencies, not declared: every locked distribution counts.
+    ({"package_name": "typing_extensions"}, "package_name 'typing_extensions' would shadow"),
+    ({"package_name": "pydantic_core"}, "would shadow the module"),
+    ({"package_name": "yaml"}, "would shadow the module"),
+    ({"package_name": "dotenv"}, "would shadow the module"),
+    ({"package_name": "attr"}, "would shadow the module"),
+    ({"package_name": "_cffi_backend"}, "would shadow the module"),
+    ({"package_name": "packaging"}, "would shadow the module"),
+    ({"package_name": "pymysql"}, "would shadow the module"),
+    ({"package_name": "_pytest"}, "would shadow the module"),
+    # The project's own folders.
+    ({"package_name": "docs"}, "would shadow the module"),
+    ({"package_name": "migrations"}, "would shadow the module"),
     ({"project_name": "JSON"}, "package_name 'json' would shadow the module"),
     ({"project_name": ""}, "project_name '' has no letter or digit"),
     ({"project_name": "!!!"}, "project_name '!!!' has no letter or digit"),
+    ({"project_name": "Two\nLines"}, "project_name 'Two\\nLines' holds a control character"),
     ({"project_slug": "../escape"}, "project_slug '../escape' is not a safe folder name"),
     ({"project_slug": "My Service"}, "is not a safe folder name"),
     ({"project_slug": "-flag"}, "is not a safe folder name"),
@@ -45,6 +61,14 @@ REFUSED = [
     ({"version": "one"}, "version 'one' is not a PEP 440 version"),
     ({"kubernetes": "yes"}, "kubernetes=yes needs a database server"),
     ({"kubernetes": "yes", "database": "postgresql"}, "kubernetes=yes runs 2 to 10 pods"),
+    (
+        {"project_name": "3D Notes", "kubernetes": "yes", "database": "postgresql"},
+        "kubernetes=yes names its objects after project_slug '3d-notes'",
+    ),
+    (
+        {"project_slug": "svc_2", "kubernetes": "yes", "database": "mysql"},
+        "but a Kubernetes Service name starts with a letter",
+    ),
     ({"broadcast": "postgres"}, "broadcast=postgres uses LISTEN/NOTIFY on the app's PostgreSQL"),
     ({"broadcast": "postgres", "database": "mysql"}, "but database=mysql; choose database="),
 ]
@@ -122,14 +146,47 @@ def test_a_lock_older_than_the_pins_is_refused(tmp_path: Path) -> None:
 
 
 def test_every_dependency_is_a_reserved_name() -> None:
-    # Every pin a render can declare: the template's pins, in its own pyproject.toml.
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    dependencies = re.findall(r'"([a-z0-9-]+)(?:\[[a-z0-9,]+\])?==', pyproject)
+    # Every pin a render can install: the template's pins, in its own pyproject.toml (the build
+    # backend runs apart, in an environment of its own).
+    pins = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    groups = [deps for name, deps in pins["dependency-groups"].items() if name != "build"]
+    requirements = [*pins["project"]["dependencies"], *(dep for deps in groups for dep in deps)]
+    installs = "\n".join(f'"{requirement}"' for requirement in requirements if isinstance(requirement, str))
+    dependencies = re.findall(r'"([a-z0-9-]+)(?:\[[a-z0-9,]+\])?==([^"]+)"', installs)
+    listed = json.loads(LISTING.read_text())
     hook = (ROOT / "hooks" / "pre_gen_project.py").read_text()
 
     assert len(dependencies) >= 25
-    # The hook reads them from pyproject.toml, so none may be listed by hand in it.
-    assert [name for name in dependencies if f'"{name}"' in hook] == []
+    pinned = [f"{name}=={version}" for name, version in dependencies]
+    assert [pin for pin in pinned if pin not in listed] == []
+    # The hook reads them from the list, so none may be listed by hand in it.
+    assert [name for name, _ in dependencies if f'"{name}"' in hook] == []
+
+
+def test_the_list_of_locked_modules_is_current() -> None:
+    listed = json.loads(LISTING.read_text())
+
+    # After scripts/lock, scripts/modules brings the list up to date.
+    assert sorted(listed) == sorted(locked_distributions())
+    assert listed["typing-extensions==" + version_of(listed, "typing-extensions")] == [
+        "typing_extensions"
+    ]
+
+
+def test_the_locked_modules_are_what_an_installed_environment_holds(tmp_path: Path) -> None:
+    venv = build_venv([render(tmp_path)])
+    (site_packages,) = venv.glob("lib/python*/site-packages")
+    listed = json.loads(LISTING.read_text())
+
+    found = {name: modules for name, modules in installed(site_packages).items() if name in listed}
+
+    assert len(found) >= 40, sorted(found)  # all but the drivers and options not rendered
+    assert {name: listed[name] for name in found} == found
+
+
+def version_of(listed: dict[str, list[str]], name: str) -> str:
+    (version,) = [key.partition("==")[2] for key in listed if key.partition("==")[0] == name]
+    return version
 
 
 NAMES = [
@@ -151,7 +208,7 @@ def test_ordinary_project_names_render(tmp_path: Path, name: str, slug: str, pac
     assert (project / package / "asgi.py").is_file()
     assert tomllib.loads((project / "pyproject.toml").read_text())["project"]["name"] == slug
     about = (project / package / "web" / "about.py").read_text()
-    assert ast.literal_eval(about.split("TITLE = ")[1].splitlines()[0]) == name
+    assert ast.literal_eval(about.split("\nTITLE = ")[1].splitlines()[0]) == name
 
 
 @pytest.mark.parametrize(

@@ -68,8 +68,10 @@ def render_item(kind: str, item: Any, autogen: AutogenContext) -> str | Literal[
         return "sa.DateTime(timezone=True)"  # the app's type, without importing the app
     # A type read back from a database (a downgrade's) is the database's own spelling:
     # sa.DATETIME() on SQLite; written as SQLAlchemy's generic type instead.
-    module, name = type(item).__module__, type(item).__name__
-    if kind == "type" and (name.isupper() or module.startswith("sqlalchemy.dialects.")):
+    read_back = type(item).__name__.isupper() or type(item).__module__.startswith(
+        "sqlalchemy.dialects."
+    )
+    if kind == "type" and read_back:
         try:
             return f"sa.{item.as_generic()!r}"
         except NotImplementedError:

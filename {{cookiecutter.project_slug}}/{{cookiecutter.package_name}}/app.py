@@ -21,9 +21,9 @@ from .core.events import Events
 from .core.settings import Settings
 from .ops.drain import Drain
 from .web import errors, health, idempotency, openapi, sockets
+from .web import templates as pages
 from .web.middleware import Cors, Guard
 from .web.ratelimit import WriteLimit
-from .web.templates import templates
 
 HERE = Path(__file__).parent
 
@@ -75,7 +75,7 @@ def create_app(settings: Settings) -> Starlette:
                 "database": database,
                 "events": events,
                 "drain": drain,
-                "templates": templates(),
+                "templates": pages.templates(),
                 "write_limit": write_limit,
                 "connections": connections,
             }
@@ -95,6 +95,7 @@ def create_app(settings: Settings) -> Starlette:
         *health.routes,  # first: probes are the most frequent requests
         *feature_routes,
         *openapi.routes,
+        *pages.routes,  # /favicon.ico
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         # Swagger UI's files for /docs, as the swagger-ui-py package ships them.
         Mount("/docs/assets", StaticFiles(packages=[("swagger_ui", "static")]), name="docs_assets"),

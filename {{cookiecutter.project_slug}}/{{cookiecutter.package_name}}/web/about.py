@@ -8,7 +8,9 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-TITLE = "{{ cookiecutter.project_name | replace('\\', '\\\\') | replace('"', '\\"') }}"
+# The project's name as ruff formats a literal: in double quotes, unless it holds more of them
+# than of single quotes.
+TITLE = {{ ("'" ~ cookiecutter.project_name | replace('\\', '\\\\') | replace("'", "\\'") ~ "'") if cookiecutter.project_name.count('"') > cookiecutter.project_name.count("'") else ('"' ~ cookiecutter.project_name | replace('\\', '\\\\') | replace('"', '\\"') ~ '"') }}
 PACKAGE = __name__.partition(".")[0]
 # In a checkout, the project's own pyproject.toml, beside the package.
 PYPROJECT = Path(__file__).parents[2] / "pyproject.toml"
