@@ -1,4 +1,5 @@
-"""The rendered docs/tutorial.md, applied step by step to a fresh project on each database.
+"""The rendered docs/tutorial.md, applied step by step to a fresh project on each database,
+and with user accounts on two of them.
 
 The steps are read from the tutorial itself, so it cannot drift from the code it changes:
 a ```diff block is applied with `git apply`, a ```python file=PATH block is written to PATH,
