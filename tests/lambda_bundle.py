@@ -10,7 +10,7 @@ import json
 import re
 import sys
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +40,14 @@ def build(project: Path, env: Mapping[str, str], folder: Path) -> tuple[Path, Pa
 
 
 def probe(
-    bundle: Path, package: str, database_url: str, python: str = sys.executable
+    bundle: Path, package: str, database_url: str, python: str = sys.executable,
+    flags: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Import the handler from `bundle` in a fresh `python -I -S` and send it two events."""
+    """Import the handler from `bundle` in a fresh `python -I -S` (and `flags`) and send it
+    two events."""
     env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": database_url, "ALLOWED_HOSTS": HOST}
     # From the bundle's parent: no .env or project folder where the process starts.
-    done = run([python, "-I", "-S", str(PROBE), str(bundle), package], cwd=bundle.parent, env=env)
+    command = [python, "-I", "-S", *flags, str(PROBE), str(bundle), package]
+    done = run(command, cwd=bundle.parent, env=env)
     result: dict[str, Any] = json.loads(done.stdout)
     return result
