@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
@@ -28,15 +29,24 @@ from tests.lambda_bundle import PROBE, build, probe  # noqa: E402
 PACKAGE = "my_service"
 
 
-def importtime(python: str, bundle: Path, flags: list[str], top: int) -> list[str]:
-    """The `top` modules with the largest cumulative import time, as -X importtime prints them."""
+def importtime(
+    python: str, bundle: Path, flags: list[str], top: int
+) -> tuple[list[str], Counter[str]]:
+    """The `top` modules with the largest cumulative import time, as -X importtime prints them,
+    and the self times (us) summed by top-level package (the project's by subpackage)."""
     code = f"import sys; sys.path.insert(0, {str(bundle)!r}); import {PACKAGE}.ops.aws_lambda"
     done = subprocess.run(
         [python, "-I", "-S", *flags, "-X", "importtime", "-c", code],
-        capture_output=True, text=True, check=True, cwd=bundle.parent, env={"PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, check=True, cwd=bundle.parent,
+        env={"PATH": "/usr/bin:/bin"},
     )
     lines = [line for line in done.stderr.splitlines() if line.startswith("import time:")][1:]
-    return sorted(lines, key=lambda line: -int(line.split("|")[1]))[:top]
+    by_package: Counter[str] = Counter()
+    for line in lines:
+        own, _, name = line.removeprefix("import time:").split("|")
+        parts = name.strip().split(".")
+        by_package[".".join(parts[:2] if parts[0] == PACKAGE else parts[:1])] += int(own)
+    return sorted(lines, key=lambda line: -int(line.split("|")[1]))[:top], by_package
 
 
 def main() -> None:
@@ -52,7 +62,8 @@ def main() -> None:
         flags = ["-B", "-X", f"pycache_prefix={folder}/no-pycache"] if options.no_bytecode else []
         project = render(Path(folder), database="postgresql", **{"lambda": "yes"})
         env = venv_env(build_venv([project]))
-        env["DATABASE_URL"] = SERVERS["postgresql"].url.format(database=f"bench_{secrets.token_hex(4)}")
+        database = f"bench_{secrets.token_hex(4)}"
+        env["DATABASE_URL"] = SERVERS["postgresql"].url.format(database=database)
         manage_database(project, env, "create")
         try:
             run(["scripts/migrate", "upgrade", "head"], cwd=project, env=env)
@@ -66,7 +77,7 @@ def main() -> None:
                 probe(bundle, PACKAGE, env["DATABASE_URL"], options.python, flags)
                 for _ in range(options.rounds)
             ]
-            entries = importtime(options.python, bundle, flags, options.top)
+            entries, by_package = importtime(options.python, bundle, flags, options.top)
         finally:
             manage_database(project, env, "drop")
 
@@ -79,6 +90,9 @@ def main() -> None:
     print(f"\n`python -X importtime`, top {options.top} by cumulative time (us):")
     for line in entries:
         print(line)
+    total = sum(by_package.values())
+    print(f"\nSelf time by package, top {options.top} (ms; {total / 1000:.0f} ms in all):")
+    print(", ".join(f"{name} {us / 1000:.0f}" for name, us in by_package.most_common(options.top)))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 Only the bundle and the standard library are importable, as in a function. Imports the
 handler, then sends it API Gateway HTTP API (payload 2.0) events: a note created, then read
 back. Prints one JSON object: the seconds each step took (wall clock; the import's in CPU time
-too), the answers, and the top-level modules the import loaded. DATABASE_URL and ALLOWED_HOSTS come from the environment.
+too), the answers, and the top-level modules the import loaded. DATABASE_URL and
+ALLOWED_HOSTS come from the environment.
 """
 
 import json
