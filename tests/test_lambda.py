@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import own_servers, unavailable
-from .harness import SERVERS, build_venv, render, run, venv_env
+from .harness import COMBINATIONS, SERVERS, build_venv, render, run, venv_env
 from .lambda_bundle import build, probe
 
 # Lambda's limit on a zip uploaded directly.
@@ -34,11 +34,19 @@ def body(response: dict[str, object]) -> object:
     return json.loads(base64.b64decode(text) if response["isBase64Encoded"] else text)
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+# MySQL's is the suite's combination with Lambda (and Redis), so it shares that environment.
+CONTEXTS = {
+    "sqlite": {"database": "sqlite", "lambda": "yes"},
+    "postgresql": {"database": "postgresql", "lambda": "yes"},
+    "mysql": COMBINATIONS["mysql"],
+}
+
+
+@pytest.mark.parametrize("database", sorted(CONTEXTS))
 def test_readme_builds_a_bundle_whose_handler_serves_events(tmp_path: Path, database: str) -> None:
     if shutil.which("zip") is None:
         unavailable("zip is not installed (the README's build uses it)")
-    context = {"database": database, "lambda": "yes"}
+    context = CONTEXTS[database]
     path = render(tmp_path / "render", **context)
     with own_servers(path, venv_env(build_venv([path])), context) as project:
         env = dict(project.env)
