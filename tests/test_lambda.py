@@ -63,6 +63,10 @@ def test_readme_builds_a_bundle_whose_handler_serves_events(tmp_path: Path, data
         top = {name.split("/")[0].split("-")[0] for name in names}
         assert {"my_service", "mangum", "sqlalchemy", "starlette"} <= top
         assert not top & NEVER, sorted(top & NEVER)
+        # What /docs loads stays (the README drops only Swagger UI's editor and source maps).
+        for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+            assert f"swagger_ui/static/{asset}" in names
+        assert not [name for name in names if name.endswith(".map")]
         # Compiled ahead: a function cannot write bytecode, so without it each cold start
         # compiles the bundle again.
         assert any(name.startswith("my_service/ops/__pycache__/aws_lambda.") for name in names)
