@@ -62,11 +62,11 @@ REFUSED = [
     ({"kubernetes": "yes"}, "kubernetes=yes needs a database server"),
     ({"kubernetes": "yes", "database": "postgresql"}, "kubernetes=yes runs 2 to 10 pods"),
     (
-        {"project_name": "3D Notes", "kubernetes": "yes", "database": "postgresql"},
+        {"project_name": "3D Notes", "kubernetes": "yes", "database": "postgresql", "broadcast": "redis"},
         "kubernetes=yes names its objects after project_slug '3d-notes'",
     ),
     (
-        {"project_slug": "svc_2", "kubernetes": "yes", "database": "mysql"},
+        {"project_slug": "svc_2", "kubernetes": "yes", "database": "mysql", "broadcast": "redis"},
         "but a Kubernetes Service name starts with a letter",
     ),
     ({"broadcast": "postgres"}, "broadcast=postgres uses LISTEN/NOTIFY on the app's PostgreSQL"),

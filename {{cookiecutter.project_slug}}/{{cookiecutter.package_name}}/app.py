@@ -13,7 +13,6 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from . import features
 from .core.database import Database
@@ -105,6 +104,10 @@ def create_app(settings: Settings) -> Starlette:
     if settings.forwarded_allow_ips:
         # Behind a reverse proxy: take the client address and scheme from X-Forwarded-*
         # before anything reads them (HSTS goes only to requests that came over TLS).
+        # Imported only here: the Lambda bundle has no server (Mangum takes the client from
+        # the event), and a function leaves FORWARDED_ALLOW_IPS unset.
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
         trusted = list(settings.forwarded_allow_ips)
         middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=trusted))
     guard = Middleware(
