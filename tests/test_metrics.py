@@ -166,8 +166,10 @@ def samples(text: str, name: str, **labels: str) -> list[float]:
 
 
 def test_the_counter_sums_both_workers_and_keeps_one_route_label(scraped: Scraped) -> None:
-    text = exposition(scraped)
-    counted = sum(samples(text, "http_requests_total", route=ROUTE))
+    deadline = time.monotonic() + 10  # the workers write what they counted every second
+    while (counted := sum(samples(text := exposition(scraped), "http_requests_total", route=ROUTE))) < NOTE_IDS:
+        assert time.monotonic() < deadline, counted
+        time.sleep(0.3)
     assert counted == scraped.note_requests == NOTE_IDS
     routes = set(re.findall(r'http_requests_total\{[^}]*route="([^"]*)"', text))
     assert [route for route in routes if route.startswith("/api/notes/")] == [ROUTE]

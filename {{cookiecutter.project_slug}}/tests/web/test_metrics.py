@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import threading
+
 from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -56,6 +58,28 @@ def test_latency_and_readiness_are_recorded(client: TestClient, app: Starlette) 
     assert REGISTRY.get_sample_value("http_request_duration_seconds_count", labels) == before + 1
     assert REGISTRY.get_sample_value("health_ready") == 1
     assert (REGISTRY.get_sample_value("database_query_duration_seconds_count") or 0) > 0
+
+
+def test_a_failing_readiness_check_sets_the_gauge_to_zero(
+    caller: dict[str, str], unreachable_database_url: str
+) -> None:
+    settings = Settings(
+        _env_file=None, database_url=unreachable_database_url, allowed_hosts=("testserver",)
+    )
+    app = create_app(settings)
+    outages = REGISTRY.get_sample_value("database_unavailable_total") or 0.0
+
+    with TestClient(app, headers=caller) as client:
+        assert client.get(app.url_path_for("health_ready")).status_code == 503
+        failed = REGISTRY.get_sample_value("health_ready")
+        assert client.get(app.url_path_for("health_live")).status_code == 200
+    for thread in threading.enumerate():  # as in test_health.py: aiosqlite's thread ends late
+        if "_connection_worker_thread" in thread.name:
+            thread.join(timeout=5)
+
+    assert failed == 0
+    assert REGISTRY.get_sample_value("health_ready") == 0  # other routes leave it alone
+    assert (REGISTRY.get_sample_value("database_unavailable_total") or 0.0) > outages
 
 
 def test_metrics_off_counts_nothing(settings: Settings, caller: dict[str, str]) -> None:
