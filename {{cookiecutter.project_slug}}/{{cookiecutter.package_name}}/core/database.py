@@ -160,7 +160,7 @@ class Database:
         plan = self._plans.get(query)
         arguments = plan.arguments(values)
         database = self._database if self._database.is_connected else await self._connected()
-        with Outages(), metrics.QUERY_DURATION.time():
+        with Outages(), metrics.QueryTimer():
             if writing.get():  # this task holds a transaction: its connection, from `databases`
                 async with database.connection() as connection:
                     async with connection._query_lock:

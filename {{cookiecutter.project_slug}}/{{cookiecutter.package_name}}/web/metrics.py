@@ -8,7 +8,6 @@ thousand note ids make one series, and a path no route matches is counted as `UN
 from __future__ import annotations
 
 import asyncio
-import os
 from bisect import bisect_left
 from time import perf_counter
 from typing import Any
@@ -16,7 +15,15 @@ from typing import Any
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..core.metrics import HTTP_DURATION, HTTP_IN_FLIGHT, HTTP_REQUESTS, READY
+from ..core.metrics import (
+    FLUSH_SECONDS,
+    HTTP_DURATION,
+    HTTP_IN_FLIGHT,
+    HTTP_REQUESTS,
+    MULTIPROCESS,
+    READY,
+    add_observations,
+)
 from .health import LIVE_PATH
 
 UNMATCHED = "unmatched"
@@ -24,9 +31,6 @@ READY_PATH = "/health/ready"
 # Any other method a client sends is counted as OTHER: the label values stay a fixed set.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER = "other"
-# With several workers (multiprocess mode) every update of a metric is a locked write to a
-# shared file, 3 to 5 µs: requests add to plain numbers instead, written this often.
-FLUSH_SECONDS = 1.0
 
 
 class Series:
@@ -52,12 +56,7 @@ class Series:
         if not self.count:
             return
         self.requests.inc(self.count)
-        # Histogram has no public way to add n observations at once: its own bucket values.
-        for index, count in enumerate(self.buckets):
-            if count:
-                self.duration._buckets[index].inc(count)
-                self.buckets[index] = 0
-        self.duration._sum.inc(self.total)
+        add_observations(self.duration, self.buckets, self.total)
         self.count, self.total = 0, 0.0
 
 
@@ -79,8 +78,7 @@ class Metrics:
         self.app = app
         self.series: dict[tuple[str, str, int], Series] = {}
         self.in_flight = 0
-        # One process (tests, development): every request is written at once.
-        self.batched = "PROMETHEUS_MULTIPROC_DIR" in os.environ
+        self.batched = MULTIPROCESS  # else every request is written at once
         self.flushing = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
