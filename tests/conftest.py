@@ -170,7 +170,7 @@ def serve(
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env={
             **env, "HOST": "127.0.0.1", "PORT": str(port), "SERVER": server,
-            "WEB_CONCURRENCY": str(workers), **more,
+            "WEB_CONCURRENCY": str(workers), "METRICS_PORT": str(free_port()), **more,
         },
     )
     served = Served(process, port, "https" if verify else "http")

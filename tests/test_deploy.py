@@ -64,7 +64,8 @@ def test_every_option_off_leaves_no_deployment_file(tmp_path: Path) -> None:
     for paths in FILES.values():
         for path in paths:
             assert not (project / path).exists(), path
-    assert not (project / "deploy").exists()
+    # Only what every project ships: the metrics' alert rules and dashboard.
+    assert sorted(path.name for path in (project / "deploy").iterdir()) == ["grafana", "prometheus"]
     dependencies = tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"]
     assert not any(requirement.startswith("mangum") for requirement in dependencies)
     readme = (project / "README.md").read_text()

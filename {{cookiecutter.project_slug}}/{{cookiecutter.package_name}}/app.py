@@ -21,6 +21,7 @@ from .core.settings import Settings
 from .ops.drain import Drain
 from .web import errors, health, idempotency, openapi, sockets
 from .web import templates as pages
+from .web.metrics import Metrics
 from .web.middleware import Cors, Guard
 from .web.ratelimit import WriteLimit
 
@@ -100,7 +101,7 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/docs/assets", StaticFiles(packages=[("swagger_ui", "static")]), name="docs_assets"),
     ]
     # Outermost first; the optional ones are left out when off.
-    middleware = []
+    middleware = [Middleware(Metrics)] if settings.metrics_enabled else []
     if settings.forwarded_allow_ips:
         # Behind a reverse proxy: take the client address and scheme from X-Forwarded-*
         # before anything reads them (HSTS goes only to requests that came over TLS).

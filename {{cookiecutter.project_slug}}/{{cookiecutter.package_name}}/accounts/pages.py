@@ -17,7 +17,7 @@ from starlette.templating import Jinja2Templates
 
 from ..core.database import Database
 from ..web.about import TITLE
-from . import passwords, users
+from . import metrics, passwords, users
 from .auth import signed_out, token_revoked
 from .sessions import Accounts, Session, csrf_ok
 
@@ -103,8 +103,10 @@ async def sign_in(request: Request) -> Response:
     fields = await form(request)
     email, password = users.normal_email(fields.get("email", "")), fields.get("password", "")
     address = request.client.host if request.client else "unknown"
+    metrics.SIGN_IN_ATTEMPTS.inc()
     wait = await accounts_of(request).login_limit.wait(email, address)
     if wait:
+        metrics.SIGN_IN_RATE_LIMITED.inc()
         error = f"Too many attempts to sign in; try again in {wait} s."
         response = page(request, "sign_in.html", 429, error=error, email=email)
         response.headers["Retry-After"] = str(wait)
@@ -115,6 +117,7 @@ async def sign_in(request: Request) -> Response:
         password, user["password_hash"] if user else None
     )
     if user is None or not valid or not user["active"]:
+        metrics.SIGN_IN_FAILURES.inc()
         return page(request, "sign_in.html", 400, error=WRONG, email=email)
     await users.record_sign_in(db, user["id"], new_hash)
     return signed_in(request, user["id"], user["session_version"])

@@ -11,6 +11,7 @@ import anyio.to_thread
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
+from . import metrics
 from .settings import AuthSettings
 
 MIN_LENGTH = 8
@@ -32,7 +33,8 @@ class Passwords:
         self.dummy = self.hasher.hash("not a password anyone has")
 
     async def hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self.hasher.hash, password)
+        with metrics.HASHES_IN_FLIGHT.track_inprogress():
+            return await anyio.to_thread.run_sync(self.hasher.hash, password)
 
     async def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
         """Whether `password` matches, and a new hash when the stored one used other parameters.
@@ -41,7 +43,8 @@ class Passwords:
         """
         stored = self.dummy if password_hash is None else password_hash
         check = self.hasher.verify_and_update
-        valid, updated = await anyio.to_thread.run_sync(check, password, stored)
+        with metrics.HASHES_IN_FLIGHT.track_inprogress():
+            valid, updated = await anyio.to_thread.run_sync(check, password, stored)
         if password_hash is None:
             return False, None
         return valid, updated

@@ -28,6 +28,7 @@ import databases
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql import ClauseElement, Insert
 
+from . import metrics
 from .plans import RUN, Plan, Plans, Row, writing
 from .sqlite import SQLitePool, WriterTurns
 
@@ -159,7 +160,7 @@ class Database:
         plan = self._plans.get(query)
         arguments = plan.arguments(values)
         database = self._database if self._database.is_connected else await self._connected()
-        with Outages():
+        with Outages(), metrics.QueryTimer():
             if writing.get():  # this task holds a transaction: its connection, from `databases`
                 async with database.connection() as connection:
                     async with connection._query_lock:
@@ -291,4 +292,5 @@ class Outages:
 
     def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
         if isinstance(exc, Exception) and is_outage(exc):
+            metrics.DATABASE_UNAVAILABLE.inc()
             raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc

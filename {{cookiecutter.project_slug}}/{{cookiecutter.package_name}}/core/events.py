@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any, Protocol
 
+from . import metrics
 from .settings import BROKERS
 
 logger = logging.getLogger(__name__)
@@ -81,7 +82,8 @@ class Events:
         self.broker = broker_for(url, channel, timeout)
         self.timeout = timeout
         self.subscriptions: set[Subscription] = set()
-        self.listening = asyncio.Event()  # set while the broker's subscription is confirmed
+        # Set while the broker's subscription is confirmed; the broker_connected gauge follows.
+        self.listening = metrics.Flag(metrics.BROKER_CONNECTED)
         self._listener: asyncio.Task[None] | None = None
 
     @property
@@ -110,6 +112,7 @@ class Events:
 
     async def publish(self, event: dict[str, Any]) -> None:
         text = json.dumps(event, separators=(",", ":"))
+        metrics.EVENTS_PUBLISHED.inc()
         if self.broker is None:
             self.deliver(text)
             return
@@ -117,6 +120,7 @@ class Events:
             async with asyncio.timeout(self.timeout):
                 await self.broker.publish(text)
         except Exception as exc:  # any broker failure: the note is stored anyway
+            metrics.EVENTS_PUBLISH_FAILED.inc()
             logger.warning(
                 "Event %s not published: %s unreachable (%r)",
                 event.get("id"),
@@ -151,6 +155,7 @@ class Events:
     def deliver(self, text: str) -> None:
         for subscription in list(self.subscriptions):
             if not subscription.put(text):  # its reader is stuck: end it rather than grow
+                metrics.EVENTS_DROPPED.inc()
                 self.subscriptions.discard(subscription)
                 subscription.queue.get_nowait()  # room for the end marker
                 subscription.put(None)

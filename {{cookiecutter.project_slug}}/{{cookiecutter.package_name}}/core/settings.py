@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     websocket_max_size: int = Field(4096, ge=64, le=1024 * 1024)
     websocket_queue_size: int = Field(64, ge=1, le=10_000)
     websocket_send_timeout: float = Field(10.0, gt=0, le=300)
+    metrics_enabled: bool = True
+    metrics_port: int = Field(9090, ge=1, le=65535)  # scripts/start serves /metrics there
 
     @field_validator(
         "allowed_hosts",

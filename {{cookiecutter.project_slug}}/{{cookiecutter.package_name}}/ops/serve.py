@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..core import logs
 from ..core.settings import Settings, SettingsError, load
+from . import metrics
 from .drain import stop_file
 
 logger = logging.getLogger(f"{__package__}.serve")  # not __main__, which it is when run
@@ -146,7 +147,9 @@ def main(arguments: list[str]) -> int:
         supervisor = Supervisor(settings, Path(folder))
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, supervisor.on_signal)
+        os.environ.update(metrics.environment(settings, Path(folder)))  # before the server
         supervisor.start(command)
+        metrics.serve(settings, host, Path(folder), supervisor.server.pid)
         code = supervisor.run()
     return code if code >= 0 else 128 - code  # killed by a signal: the shell's convention
 

@@ -23,6 +23,7 @@ from starlette.status import (
 )
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from ..core import metrics
 from ..core.events import Events, EventsUnavailable
 from ..core.settings import Settings
 from . import scoping
@@ -65,6 +66,7 @@ class Connection:
         try:
             self.outbox.send_nowait(text)
         except anyio.WouldBlock:
+            metrics.EVENTS_DROPPED.inc()
             self.stop(WS_1013_TRY_AGAIN_LATER, BEHIND)
 
     async def relay(self, events: AsyncIterator[str]) -> None:
@@ -72,6 +74,7 @@ class Connection:
             try:
                 if scoping.hears(self.websocket, event):
                     self.queue(event)
+                    metrics.EVENTS_DELIVERED.inc()
             except scoping.Ended as ended:
                 self.stop(WS_1008_POLICY_VIOLATION, str(ended))
         self.stop(WS_1012_SERVICE_RESTART, "The event feed was interrupted; reconnect.")
@@ -143,6 +146,7 @@ async def stream(websocket: WebSocket) -> None:
     connections: set[Connection] = websocket.state.connections
     connection = Connection(websocket, settings)
     connections.add(connection)  # so that shutdown can say goodbye (1001)
+    metrics.WEBSOCKETS.inc()
     try:
         with connection.scope, connection.outbox, connection.inbox:
             async with events.subscribe() as messages, anyio.create_task_group() as tasks:
@@ -154,6 +158,7 @@ async def stream(websocket: WebSocket) -> None:
         await websocket.close(WS_1013_TRY_AGAIN_LATER, str(exc))
     finally:
         connections.discard(connection)
+        metrics.WEBSOCKETS.dec()
         connection.done.set()
 
 
