@@ -122,3 +122,6 @@ def test_the_openapi_document_names_the_security_schemes(
     assert schemes["session"]["in"] == "cookie"
     assert spec["security"] == [{"token": []}, {"session": []}]
     assert "401" in spec["paths"]["/api/notes"]["get"]["responses"]
+    # The health checks are public: they claim no credential and answer no 401.
+    ready = spec["paths"]["/health/ready"]["get"]
+    assert ready["security"] == [] and "401" not in ready["responses"]

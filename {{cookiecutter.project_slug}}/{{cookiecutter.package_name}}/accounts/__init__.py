@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 from ..web import openapi
 from ..web.responses import JSONResponse
 from . import pages, tokens
-from .auth import SessionOrToken, SignInRequired, refusal
+from .auth import SessionOrToken, SignInRequired, public, refusal
 from .sessions import COOKIE, Accounts
 from .settings import load_auth
 
@@ -55,11 +55,15 @@ def install() -> tuple[list[BaseRoute], list[Middleware]]:
 
 
 def secured(spec: dict[str, Any]) -> dict[str, Any]:
-    """The OpenAPI document with the security schemes, required by every operation."""
+    """The OpenAPI document with the security schemes, required by every operation but those
+    on the public paths (the health checks), which need no credential."""
     spec["components"]["securitySchemes"] = SECURITY_SCHEMES
     spec["security"] = [{"token": []}, {"session": []}]
-    for operations in spec["paths"].values():
+    for path, operations in spec["paths"].items():
         for operation in operations.values():
+            if public(path):
+                operation["security"] = []
+                continue
             operation["responses"]["401"] = {
                 "description": "Unauthorized",
                 "content": {
