@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import unicodedata
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -38,7 +39,11 @@ class User(BaseUser):
 
 
 def normal_email(email: str) -> str:
-    return email.strip().lower()
+    """The one spelling of an address that is stored, looked up and rate-limited: Unicode NFKC
+    (so a composed "í" and "i" + combining accent are one letter), without surrounding space,
+    case-folded whole ("Alice@Example.COM" is "alice@example.com"). Accents stay: "alíce" is
+    another address than "alice", and the column compares bytes, so it finds no other."""
+    return unicodedata.normalize("NFKC", email).strip().casefold()
 
 
 def digest(token: str) -> str:
@@ -54,6 +59,9 @@ END_SESSIONS = (
     users.update()
     .where(users.c.id == sa.bindparam("user_id"))
     .values(session_version=users.c.session_version + 1)
+)
+TOKEN_OF = ACTIVE_BY_ID.select_from(tokens.join(users)).where(
+    tokens.c.id == sa.bindparam("token_id")
 )
 BY_TOKEN = (
     sa.select(users.c.id, users.c.email, tokens.c.id.label("token_id"))
@@ -93,6 +101,12 @@ async def session_user(db: Database, user_id: int, version: int) -> User | None:
     """The active user a session cookie names, unless they signed out since it was issued."""
     row = await db.fetch_one(IN_SESSION, {"id": user_id, "version": version})
     return None if row is None else User(row["id"], row["email"])
+
+
+async def token_user(db: Database, user_id: int, token_id: int) -> User | None:
+    """The active user, while their token `token_id` is not revoked."""
+    row = await db.fetch_one(TOKEN_OF, {"id": user_id, "token_id": token_id})
+    return None if row is None else User(row["id"], row["email"], token_id)
 
 
 async def end_sessions(db: Database, user_id: int) -> None:
