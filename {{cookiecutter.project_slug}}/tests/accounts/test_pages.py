@@ -36,11 +36,11 @@ def sign_in(
     return client.post("/sign-in", data=fields, params=params, follow_redirects=False)
 
 
-def test_signing_up_signs_in_with_a_safe_cookie(client: TestClient, app: Starlette) -> None:
-    form = client.get(app.url_path_for("sign_up_form"))
-    fields = {"email": "New@Example.com", "password": PASSWORD, "csrf_token": csrf_of(form.text)}
+def test_signing_in_gives_a_safe_cookie(client: TestClient, app: Starlette) -> None:
+    sign_up(client, "New@Example.com")
+    sign_out(client)
 
-    response = client.post(app.url_path_for("sign_up"), data=fields, follow_redirects=False)
+    response = sign_in(client, "new@example.com")
 
     assert response.status_code == 303
     cookie = response.headers["set-cookie"]
@@ -48,25 +48,44 @@ def test_signing_up_signs_in_with_a_safe_cookie(client: TestClient, app: Starlet
     assert "Secure" not in cookie  # plain HTTP here: a browser would drop a Secure cookie
     page = client.get(app.url_path_for("home"))
     assert page.status_code == 200 and "new@example.com" in page.text
+    assert page.headers["cache-control"] == "no-store"
 
 
-def test_the_cookie_is_secure_behind_tls(settings: Settings) -> None:
+def test_the_cookie_has_the_host_prefix_behind_tls(settings: Settings) -> None:
     with TestClient(create_app(settings), base_url="https://testserver") as client:
         form = client.get("/sign-in")
+        sign_up(client, "tls@example.com")
+        home = client.get("/")
 
-    assert "Secure" in form.headers["set-cookie"]
+    cookie = form.headers["set-cookie"]
+    assert cookie.startswith("__Host-session=") and "Secure" in cookie and "Path=/" in cookie
+    assert "Domain" not in cookie
+    assert home.status_code == 200 and "tls@example.com" in home.text
 
 
-def test_an_email_has_one_account_whatever_its_case(client: TestClient) -> None:
+def test_sign_up_answers_alike_and_keeps_an_existing_account(client: TestClient) -> None:
     sign_up(client, "twice@example.com")
     sign_out(client)
+    answers = []
+    for email in ("TWICE@example.com", new_email()):
+        form = client.get("/sign-up")
+        fields = {"email": email, "password": "another password", "csrf_token": csrf_of(form.text)}
+        answers.append(client.post("/sign-up", data=fields, follow_redirects=False))
+
+    assert [answer.status_code for answer in answers] == [303, 303]
+    assert answers[0].headers["location"] == answers[1].headers["location"]
+    assert sign_in(client, "twice@example.com", "another password").status_code == 400
+    assert sign_in(client, "twice@example.com").status_code == 303
+
+
+@pytest.mark.parametrize("password", ["password", "12345678", " " * 8, "PassWord1", "aaaaaaaaa"])
+def test_sign_up_refuses_common_passwords(client: TestClient, password: str) -> None:
     form = client.get("/sign-up")
-    fields = {"email": "TWICE@example.com", "password": PASSWORD, "csrf_token": csrf_of(form.text)}
+    fields = {"email": new_email(), "password": password, "csrf_token": csrf_of(form.text)}
 
     response = client.post("/sign-up", data=fields)
 
-    assert response.status_code == 400
-    assert "exists already" in response.text
+    assert response.status_code == 400 and 'id="form-error"' in response.text
 
 
 @pytest.mark.parametrize(

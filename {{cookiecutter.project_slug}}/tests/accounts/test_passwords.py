@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from {{ cookiecutter.package_name }}.accounts.passwords import Passwords
+from {{ cookiecutter.package_name }}.accounts.passwords import Busy, Passwords
 from {{ cookiecutter.package_name }}.accounts.settings import AuthSettings
 
 pytestmark = pytest.mark.anyio
@@ -65,7 +65,8 @@ async def test_hashing_leaves_the_event_loop_free(monkeypatch: pytest.MonkeyPatc
             last = now
 
     ticker = asyncio.create_task(tick())
-    await asyncio.gather(*(passwords.hash(f"password {n}") for n in range(8)))
+    for n in range(4):  # as many at once as the default PASSWORD_HASHES_IN_FLIGHT, 2
+        await asyncio.gather(*(passwords.hash(f"password {n}.{m}") for m in range(2)))
     ticker.cancel()
 
     # On the loop, one tick would wait for all eight hashes; off it, ticks keep their pace
@@ -73,3 +74,15 @@ async def test_hashing_leaves_the_event_loop_free(monkeypatch: pytest.MonkeyPatc
     assert len(gaps) > 8
     assert sorted(gaps)[len(gaps) // 2] < 0.005
     assert max(gaps) < 4 * one_hash
+
+
+async def test_a_hash_past_the_cap_is_refused_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    passwords = production(monkeypatch)
+    cap = passwords.most
+
+    results = await asyncio.gather(
+        *(passwords.hash(f"password {n}") for n in range(cap + 1)), return_exceptions=True
+    )
+
+    assert sum(isinstance(result, Busy) for result in results) == 1
+    assert sum(isinstance(result, str) for result in results) == cap
