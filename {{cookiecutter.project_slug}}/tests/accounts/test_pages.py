@@ -220,3 +220,11 @@ def test_too_many_attempts_get_429_with_retry_after(
     assert refused.status_code == 429
     assert 1 <= int(refused.headers["retry-after"]) <= 60
     assert "Too many attempts" in refused.text
+
+
+def test_only_one_spelling_of_an_email_signs_in(client: TestClient) -> None:
+    sign_up(client, "alice@example.com")
+    sign_out(client)
+
+    assert sign_in(client, "al\u00edce@example.com").status_code == 400  # accented: another
+    assert sign_in(client, " ALICE@example.com ").status_code == 303  # case and space fold
