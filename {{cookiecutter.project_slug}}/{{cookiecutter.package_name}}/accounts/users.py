@@ -51,6 +51,15 @@ def digest(token: str) -> str:
 
 
 BY_EMAIL = users.select().where(users.c.email == sa.bindparam("email"))
+BY_ID = users.select().where(users.c.id == sa.bindparam("id"))
+NEW_PASSWORD = (
+    users.update()
+    .where(users.c.id == sa.bindparam("user_id"))
+    .values(
+        password_hash=sa.bindparam("password_hash"),
+        session_version=users.c.session_version + 1,
+    )
+)
 ACTIVE_BY_ID = sa.select(users.c.id, users.c.email).where(
     users.c.id == sa.bindparam("id"), users.c.active
 )
@@ -90,6 +99,21 @@ REVOKE = tokens.delete().where(
 
 async def find_by_email(db: Database, email: str) -> Row | None:
     return await db.fetch_one(BY_EMAIL, {"email": normal_email(email)})
+
+
+async def find_by_id(db: Database, user_id: int) -> Row | None:
+    return await db.fetch_one(BY_ID, {"id": user_id})
+
+
+async def change_password(db: Database, user_id: int, password_hash: str) -> int:
+    """Store the new hash and end every session; the new session version, for the caller's."""
+    async with db.transaction():
+        await db.execute(NEW_PASSWORD, {"user_id": user_id, "password_hash": password_hash})
+        row = await db.fetch_one(BY_ID, {"id": user_id})
+    if row is None:  # deleted meanwhile
+        raise LookupError(f"There is no user {user_id}.")
+    version: int = row["session_version"]
+    return version
 
 
 async def active_user(db: Database, user_id: int) -> User | None:
