@@ -1,6 +1,14 @@
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx2 as httpx
+import pytest
 from starlette.testclient import TestClient
+
+from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.core.settings import Settings
 
 from .forms import PASSWORD, csrf_of, new_email, sign_out, sign_up
 
@@ -48,3 +56,27 @@ def test_a_change_ends_the_other_sessions_and_keeps_this_one(client: TestClient)
     sign_out(client)
     assert sign_in(client, email, PASSWORD) == 400
     assert sign_in(client, email, NEW) == 303
+
+
+def test_sign_ins_past_the_hashing_cap_get_503_with_retry_after(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Hashes as slow as in production, one at a time: of eight sign-ins at once, some must wait.
+    monkeypatch.delenv("PASSWORD_MEMORY_KIB")
+    monkeypatch.delenv("PASSWORD_TIME_COST")
+    monkeypatch.setenv("PASSWORD_HASHES_IN_FLIGHT", "1")
+    with TestClient(create_app(settings)) as client:
+        csrf = csrf_of(client.get("/sign-in").text)
+        start = threading.Barrier(8)
+
+        def attempt(number: int) -> httpx.Response:
+            fields = {"email": f"nobody{number}@example.com", "password": "wrong password"}
+            start.wait()
+            return client.post("/sign-in", data={**fields, "csrf_token": csrf})
+
+        with ThreadPoolExecutor(8) as threads:
+            answers = list(threads.map(attempt, range(8)))
+
+    refused = [answer for answer in answers if answer.status_code == 503]
+    assert refused and {answer.status_code for answer in answers} <= {400, 503}
+    assert all(answer.headers["retry-after"] == "1" for answer in refused)
