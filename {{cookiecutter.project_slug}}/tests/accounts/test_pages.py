@@ -228,3 +228,21 @@ def test_only_one_spelling_of_an_email_signs_in(client: TestClient) -> None:
 
     assert sign_in(client, "al\u00edce@example.com").status_code == 400  # accented: another
     assert sign_in(client, " ALICE@example.com ").status_code == 303  # case and space fold
+
+
+def test_spellings_of_one_address_share_its_sign_in_limit(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOGIN_RATE_PER_ACCOUNT", "4/minute")  # sign_up signs in: one of them
+    composed, decomposed = "jos\u00e9@example.com", "jose\u0301@example.com"
+    with TestClient(create_app(settings)) as client:
+        sign_up(client, composed)
+        sign_out(client)
+        spellings = [decomposed, " JOS\u00c9@example.com", composed]
+        statuses = [sign_in(client, email, "guess").status_code for email in spellings]
+        locked = sign_in(client, composed)  # the right password, past the account's limit
+        other = sign_in(client, "jose@example.com", "guess")  # unaccented: another address
+
+    assert statuses == [400, 400, 400]
+    assert locked.status_code == 429
+    assert other.status_code == 400

@@ -103,7 +103,6 @@ class SessionOrToken(AuthenticationBackend):
                 raise Refused(problem(403, "The X-CSRF-Token header is missing or wrong."))
         return user
 
-
     async def ticket_user(self, db: Database, ticket: str) -> User | None:
         """The user a WebSocket ticket opens a socket for, while its credential still holds."""
         holder = self.accounts.ticket_holder(ticket)

@@ -67,7 +67,11 @@ FORGET_EVERY_SECONDS = 600
 MINE = [keys.c.key == bindparam("key"), *scoping.where(keys)]
 FIND = keys.select().where(*MINE, keys.c.created_at >= bindparam("cutoff"))
 CLAIM = keys.insert().values(
-    key=bindparam("key"), request=bindparam("request"), status=0, location="", body="",
+    key=bindparam("key"),
+    request=bindparam("request"),
+    status=0,
+    location="",
+    body="",
     **scoping.values(),
 )
 ANSWERED = (
