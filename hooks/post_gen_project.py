@@ -20,6 +20,7 @@ from cookiecutter.repository import expand_abbreviations, is_repo_url
 
 DATABASE = "{{ cookiecutter.database }}"
 BROADCAST = "{{ cookiecutter.broadcast }}"
+AUTH = "{{ cookiecutter.auth }}"
 PACKAGE = "{{ cookiecutter.package_name }}"
 # Every answer, and where the template came from (`_template`, `_repo_dir`, `_checkout`).
 CONTEXT = json.loads(r"""{{ cookiecutter | jsonify }}""")
@@ -233,10 +234,12 @@ def tell_next_steps(recorded: bool) -> None:
         print("The template has no git commit here; `cruft link TEMPLATE` records it for updates.")
     # A server database must exist before it is migrated; SQLite creates its file.
     createdb = "" if DATABASE == "sqlite" else "scripts/createdb && "
+    # With accounts, nobody can sign in until the first account exists.
+    first_user = "scripts/manage createuser you@example.com && " if AUTH == "users" else ""
     print(
         f"Rendered {Path.cwd().name}. Next:\n"
         f"  cd {Path.cwd().name}\n"
-        f"  scripts/install && {createdb}scripts/migrate upgrade head && scripts/run"
+        f"  scripts/install && {createdb}scripts/migrate upgrade head && {first_user}scripts/run"
     )
 
 

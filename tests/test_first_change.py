@@ -7,18 +7,14 @@ Each step is what a user does by hand: edit the feature's files, `scripts/migrat
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
 
-from .conftest import require_server, serving
-from .harness import (
-    COMBINATIONS, SERVERS, CommandFailed, broadcast_url, build_venv, manage_database, render, run,
-    servers_for, venv_env,
-)
+from .conftest import own_servers, serving
+from .harness import COMBINATIONS, CommandFailed, build_venv, render, run, venv_env
 
 COLUMNS = '''    sa.Column("remind_at", Instant(), nullable=True),
     sa.Column(
@@ -76,84 +72,77 @@ def revision(project: Path, env: dict[str, str], message: str) -> Path:
 @pytest.mark.parametrize("database", ["sqlite", "postgresql", "mysql"])
 def test_the_first_change_migrates_and_serves_on(tmp_path: Path, database: str) -> None:
     context = COMBINATIONS[database]
-    project = render(tmp_path, **context)
-    env = venv_env(build_venv([project]))
-    for needed in servers_for(context):
-        require_server(needed)
-    server = SERVERS.get(database)
-    if server is not None:
-        env["DATABASE_URL"] = server.url.format(database=f"tpl_{secrets.token_hex(4)}")
-        env["BROADCAST_URL"] = broadcast_url(context, env["DATABASE_URL"])
-        manage_database(project, env, "create")
-    try:
-        run(["scripts/migrate", "upgrade", "head"], cwd=project, env=env)
-        if database == "sqlite":  # what a failed batch migration leaves behind
-            with sqlite3.connect(project / "my_service.db") as leftover:
-                leftover.execute("CREATE TABLE _alembic_tmp_notes (id INTEGER)")
-        add_the_fields(project)
+    path = render(tmp_path, **context)
+    with own_servers(path, venv_env(build_venv([path])), context) as own:
+        make_the_first_change(own.path, own.env, database)
 
-        added = revision(project, env, "add reminders")
-        text = added.read_text()
-        assert "_alembic_tmp" not in text
-        assert "sa.DateTime(timezone=True)" in text and "Instant" not in text
-        assert "native_enum=False" in text
-        run(["scripts/lint"], cwd=project, env=env)  # the user's edits, formatted
-        assert "Success: no issues found" in run(["scripts/check"], cwd=project, env=env).stdout
-        for arguments in (["upgrade", "head"], ["downgrade", "-1"], ["upgrade", "head"], ["check"]):
-            run(["scripts/migrate", *arguments], cwd=project, env=env)
-        if database == "sqlite":
-            with sqlite3.connect(project / "my_service.db") as db:
-                tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-            assert "_alembic_tmp_notes" not in tables
 
-        with serving(project, env) as served:
-            api = f"{served.url}/api/notes"
-            note = httpx.post(api, json={
-                "title": "Christmas", "remind_at": "2026-12-24T18:00:00+01:00", "priority": "high",
-            }).json()
-            url = f"{api}/{note['id']}"
-            # The same instant on every backend, whatever offset the client wrote.
-            assert httpx.get(url).json()["remind_at"] == "2026-12-24T17:00:00Z"
-            cleared = httpx.patch(url, json={"remind_at": None})
-            assert cleared.status_code == 200, cleared.text
-            assert (cleared.json()["remind_at"], cleared.json()["priority"]) == (None, "high")
-            kept = httpx.patch(url, json={"body": "presents"}).json()
-            assert (kept["title"], kept["priority"], kept["body"]) == ("Christmas", "high", "presents")
-            assert httpx.patch(url, json={"title": None}).status_code == 422
-            assert httpx.patch(url, json={"priority": "urgent"}).status_code == 422
+def make_the_first_change(project: Path, env: dict[str, str], database: str) -> None:
+    run(["scripts/migrate", "upgrade", "head"], cwd=project, env=env)
+    if database == "sqlite":  # what a failed batch migration leaves behind
+        with sqlite3.connect(project / "my_service.db") as leftover:
+            leftover.execute("CREATE TABLE _alembic_tmp_notes (id INTEGER)")
+    add_the_fields(project)
 
-        # A rename, in the table and in the code: autogenerate refuses to write add + drop,
-        # which would lose the values, and says what to write instead.
-        table, queries = (project / "my_service" / "notes" / name for name in ("table.py", "queries.py"))
-        edit(table, '"remind_at"', '"reminder_at"')
-        edit(queries, "notes.c.remind_at", "notes.c.reminder_at")
-        before = set((project / "migrations" / "versions").glob("*.py"))
-        with pytest.raises(CommandFailed) as refused:
-            revision(project, env, "rename reminder")
-        assert "new_column_name='reminder_at'" in str(refused.value)
-        assert "Traceback" not in str(refused.value)
-        assert set((project / "migrations" / "versions").glob("*.py")) == before
-        # In the table alone: the code that names the old column no longer imports, and the
-        # check says so in a sentence.
-        edit(queries, "notes.c.reminder_at", "notes.c.remind_at")
-        with pytest.raises(CommandFailed) as broken:
-            run(["scripts/migrate", "check"], cwd=project, env=env)
-        assert "The app does not import" in str(broken.value)
-        assert "Traceback" not in str(broken.value)
-        edit(table, '"reminder_at"', '"remind_at"')
+    added = revision(project, env, "add reminders")
+    text = added.read_text()
+    assert "_alembic_tmp" not in text
+    assert "sa.DateTime(timezone=True)" in text and "Instant" not in text
+    assert "native_enum=False" in text
+    run(["scripts/lint"], cwd=project, env=env)  # the user's edits, formatted
+    assert "Success: no issues found" in run(["scripts/check"], cwd=project, env=env).stdout
+    for arguments in (["upgrade", "head"], ["downgrade", "-1"], ["upgrade", "head"], ["check"]):
+        run(["scripts/migrate", *arguments], cwd=project, env=env)
+    if database == "sqlite":
+        with sqlite3.connect(project / "my_service.db") as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        assert "_alembic_tmp_notes" not in tables
 
-        # Dropping a column: the downgrade puts it back in portable types.
-        edit(project / "my_service" / "notes" / "table.py", COLUMNS.split("    sa.Column(\n")[0], "")
-        edit(project / "my_service" / "notes" / "queries.py", "DUE = sa.select(notes.c.id).where(notes.c.remind_at.is_not(None))\n", "")
-        edit(project / "my_service" / "notes" / "queries.py", '    remind_at=sa.bindparam("remind_at"),\n', "")
-        dropped = revision(project, env, "drop reminders").read_text()
-        downgrade = dropped.split("def downgrade", 1)[1]
-        assert "sa.DateTime(" in downgrade and "DATETIME" not in downgrade and "TIMESTAMP(" not in downgrade
-        for arguments in (["upgrade", "head"], ["downgrade", "-1"], ["upgrade", "head"]):
-            run(["scripts/migrate", *arguments], cwd=project, env=env)
-    finally:
-        if server is not None:
-            manage_database(project, env, "drop")
+    with serving(project, env) as served:
+        api = f"{served.url}/api/notes"
+        note = httpx.post(api, json={
+            "title": "Christmas", "remind_at": "2026-12-24T18:00:00+01:00", "priority": "high",
+        }).json()
+        url = f"{api}/{note['id']}"
+        # The same instant on every backend, whatever offset the client wrote.
+        assert httpx.get(url).json()["remind_at"] == "2026-12-24T17:00:00Z"
+        cleared = httpx.patch(url, json={"remind_at": None})
+        assert cleared.status_code == 200, cleared.text
+        assert (cleared.json()["remind_at"], cleared.json()["priority"]) == (None, "high")
+        kept = httpx.patch(url, json={"body": "presents"}).json()
+        assert (kept["title"], kept["priority"], kept["body"]) == ("Christmas", "high", "presents")
+        assert httpx.patch(url, json={"title": None}).status_code == 422
+        assert httpx.patch(url, json={"priority": "urgent"}).status_code == 422
+
+    # A rename, in the table and in the code: autogenerate refuses to write add + drop,
+    # which would lose the values, and says what to write instead.
+    table, queries = (project / "my_service" / "notes" / name for name in ("table.py", "queries.py"))
+    edit(table, '"remind_at"', '"reminder_at"')
+    edit(queries, "notes.c.remind_at", "notes.c.reminder_at")
+    before = set((project / "migrations" / "versions").glob("*.py"))
+    with pytest.raises(CommandFailed) as refused:
+        revision(project, env, "rename reminder")
+    assert "new_column_name='reminder_at'" in str(refused.value)
+    assert "Traceback" not in str(refused.value)
+    assert set((project / "migrations" / "versions").glob("*.py")) == before
+    # In the table alone: the code that names the old column no longer imports, and the
+    # check says so in a sentence.
+    edit(queries, "notes.c.reminder_at", "notes.c.remind_at")
+    with pytest.raises(CommandFailed) as broken:
+        run(["scripts/migrate", "check"], cwd=project, env=env)
+    assert "The app does not import" in str(broken.value)
+    assert "Traceback" not in str(broken.value)
+    edit(table, '"reminder_at"', '"remind_at"')
+
+    # Dropping a column: the downgrade puts it back in portable types.
+    edit(project / "my_service" / "notes" / "table.py", COLUMNS.split("    sa.Column(\n")[0], "")
+    edit(project / "my_service" / "notes" / "queries.py", "DUE = sa.select(notes.c.id).where(notes.c.remind_at.is_not(None))\n", "")
+    edit(project / "my_service" / "notes" / "queries.py", '    remind_at=sa.bindparam("remind_at"),\n', "")
+    dropped = revision(project, env, "drop reminders").read_text()
+    downgrade = dropped.split("def downgrade", 1)[1]
+    assert "sa.DateTime(" in downgrade and "DATETIME" not in downgrade and "TIMESTAMP(" not in downgrade
+    for arguments in (["upgrade", "head"], ["downgrade", "-1"], ["upgrade", "head"]):
+        run(["scripts/migrate", *arguments], cwd=project, env=env)
 
 
 def test_a_native_enum_is_refused_in_one_sentence(tmp_path: Path) -> None:

@@ -66,6 +66,7 @@ def test_readme_first_steps_serve_the_app(tmp_path: Path, combination: str) -> N
             own = {**venv_env(project / ".venv"), "DATABASE_URL": env["DATABASE_URL"]}
             manage_database(project, own, "drop")
     assert "Traceback" not in output, output
+    assert ("Done: createuser you@example.com." in output) == accounts, output
 
 
 def test_install_refuses_an_older_python_naming_the_fix(tmp_path: Path) -> None:

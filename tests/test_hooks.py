@@ -48,7 +48,6 @@ REFUSED = [
     ({"package_name": "_pytest"}, "would shadow the module"),
     # The project's own folders.
     ({"package_name": "docs"}, "would shadow the module"),
-    ({"package_name": "locks"}, "would shadow the module"),
     ({"package_name": "migrations"}, "would shadow the module"),
     ({"project_name": "JSON"}, "package_name 'json' would shadow the module"),
     ({"project_name": ""}, "project_name '' has no letter or digit"),
@@ -63,11 +62,11 @@ REFUSED = [
     ({"kubernetes": "yes"}, "kubernetes=yes needs a database server"),
     ({"kubernetes": "yes", "database": "postgresql"}, "kubernetes=yes runs 2 to 10 pods"),
     (
-        {"project_name": "3D Notes", "kubernetes": "yes", "database": "postgresql"},
+        {"project_name": "3D Notes", "kubernetes": "yes", "database": "postgresql", "broadcast": "redis"},
         "kubernetes=yes names its objects after project_slug '3d-notes'",
     ),
     (
-        {"project_slug": "svc_2", "kubernetes": "yes", "database": "mysql"},
+        {"project_slug": "svc_2", "kubernetes": "yes", "database": "mysql", "broadcast": "redis"},
         "but a Kubernetes Service name starts with a letter",
     ),
     ({"broadcast": "postgres"}, "broadcast=postgres uses LISTEN/NOTIFY on the app's PostgreSQL"),

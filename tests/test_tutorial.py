@@ -1,4 +1,5 @@
-"""The rendered docs/tutorial.md, applied step by step to a fresh project on each database.
+"""The rendered docs/tutorial.md, applied step by step to a fresh project on each database,
+and with user accounts on two of them.
 
 The steps are read from the tutorial itself, so it cannot drift from the code it changes:
 a ```diff block is applied with `git apply`, a ```python file=PATH block is written to PATH,
@@ -15,7 +16,6 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx2 as httpx
 import pytest
 from playwright.sync_api import Browser
 
@@ -24,7 +24,7 @@ from .harness import (
     COMBINATIONS, SERVERS, broadcast_url, build_venv, manage_database, render, run, servers_for,
     venv_env,
 )
-from .test_browser import browser  # noqa: F401 - a fixture
+from .test_browser import browser, signed_up  # noqa: F401 - browser is a fixture
 
 BLOCK = re.compile(r"^```(\w+)(.*?)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
@@ -94,15 +94,19 @@ def follow(project: Path, env: dict[str, str]) -> list[str]:
     return ran
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql", "mysql"])
+# Each database, and user accounts (whose tags are each user's own) on two of them.
+@pytest.mark.parametrize(
+    "combination", ["sqlite", "postgresql", "mysql", "users-sqlite", "users-mysql"]
+)
 def test_tutorial_steps_apply_and_pass(
-    tmp_path: Path, database: str, request: pytest.FixtureRequest
+    tmp_path: Path, combination: str, request: pytest.FixtureRequest
 ) -> None:
-    context = COMBINATIONS[database]
+    context = COMBINATIONS[combination]
     project = render(tmp_path, **context)
     env = venv_env(build_venv([project]))
     for needed in servers_for(context):
         require_server(needed)
+    database = context["database"]
     server = SERVERS.get(database)
     if server is not None:
         # Not created yet: the tutorial's first step does it, as it does for a reader.
@@ -120,18 +124,22 @@ def test_tutorial_steps_apply_and_pass(
         for arguments in (["downgrade", "base"], ["upgrade", "head"], ["check"]):
             run(["scripts/migrate", *arguments], cwd=project, env=env)
         if database == "sqlite":  # the page's script is the same on every database
-            assert_page_pins(project, env, request.getfixturevalue("browser"))
+            browser = request.getfixturevalue("browser")
+            assert_page_pins(project, env, browser, accounts=context.get("auth") == "users")
     finally:
         if server is not None:
             manage_database(project, env, "drop")
 
 
-def assert_page_pins(project: Path, env: dict[str, str], browser: Browser) -> None:
+def assert_page_pins(project: Path, env: dict[str, str], browser: Browser, accounts: bool) -> None:
     """The page of the finished tutorial pins a new note, and unpins it in the editor."""
     with serving(project, env) as served:
-        page = browser.new_page()
-        page.goto(served.url + "/")
-        page.wait_for_selector("#status:text('Live')")
+        if accounts:
+            page = signed_up(browser, served.url, "reader@example.com", [])
+        else:
+            page = browser.new_page()
+            page.goto(served.url + "/")
+            page.wait_for_selector("#status:text('Live')")
         page.fill("#new-note input[name=title]", "Pinned from the page")
         page.check("#new-note input[name=pinned]")
         page.click("#new-note button[type=submit]")
@@ -143,7 +151,7 @@ def assert_page_pins(project: Path, env: dict[str, str], browser: Browser) -> No
         page.click("#notes form.editor button[type=submit]")
 
         page.wait_for_selector("#notes li.pinned", state="detached", timeout=5000)
-        (note,) = httpx.get(served.url + "/api/notes", timeout=5).json()["items"]
+        (note,) = page.request.get(served.url + "/api/notes").json()["items"]  # its cookies
         assert (note["title"], note["pinned"]) == ("Pinned from the page", False)
 
 

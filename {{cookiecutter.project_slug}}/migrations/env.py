@@ -15,6 +15,8 @@ from alembic.operations.ops import (
     AddColumnOp,
     DropColumnOp,
     DropConstraintOp,
+    DropIndexOp,
+    DropTableOp,
     MigrationScript,
     ModifyTableOps,
 )
@@ -24,8 +26,8 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.elements import conv
 
 from {{ cookiecutter.package_name }}.core.database import is_missing_database, missing_database
-from {{ cookiecutter.package_name }}.core.settings import SettingsError, load
 from {{ cookiecutter.package_name }}.core.metadata import Instant
+from {{ cookiecutter.package_name }}.core.settings import SettingsError, load
 
 try:  # every feature, so a table change that breaks the app's code stops here
     from {{ cookiecutter.package_name }}.tables import metadata
@@ -66,7 +68,9 @@ def render_item(kind: str, item: Any, autogen: AutogenContext) -> str | Literal[
         return "sa.DateTime(timezone=True)"  # the app's type, without importing the app
     # A type read back from a database (a downgrade's) is the database's own spelling:
     # sa.DATETIME() on SQLite; written as SQLAlchemy's generic type instead.
-    read_back = type(item).__name__.isupper() or type(item).__module__.startswith("sqlalchemy.dialects.")
+    read_back = type(item).__name__.isupper() or type(item).__module__.startswith(
+        "sqlalchemy.dialects."
+    )
     if kind == "type" and read_back:
         try:
             return f"sa.{item.as_generic()!r}"
@@ -82,7 +86,8 @@ def no_leftovers(name: str | None, kind: str, parents: Any) -> bool:
 
 def review(context: Any, revision: Any, directives: list[MigrationScript]) -> None:
     """Stop autogenerate, in one sentence and before any file is written, where its output
-    would lose data or fail on another backend; drop an enum's CHECK before its column."""
+    would lose data or fail on another backend; drop an enum's CHECK before its column, and a
+    table without its indexes first."""
     for table in metadata.tables.values():
         for column in table.columns:
             if isinstance(column.type, sa.Enum) and column.type.native_enum:
@@ -105,9 +110,23 @@ def review(context: Any, revision: Any, directives: list[MigrationScript]) -> No
                     f"new_column_name={added[0]!r}) in a revision of your own (scripts/migrate "
                     "revision -m ...), or add and drop in two revisions."
                 )
+        if script.downgrade_ops:
+            script.downgrade_ops.ops = tables_whole(script.downgrade_ops.ops)
         for operations in script.downgrade_ops.ops if script.downgrade_ops else []:
             if isinstance(operations, ModifyTableOps):
                 operations.ops = checks_first(operations.table_name, operations.ops)
+
+
+def tables_whole(operations: list[Any]) -> list[Any]:
+    """`operations` without the drops of a dropped table's indexes (on SQLite, in a batch of
+    their own): the table takes them along, and MySQL refuses to drop one a foreign key needs,
+    as the `owner_id` of a table whose rows belong to someone."""
+    dropped = {op.table_name for op in operations if isinstance(op, DropTableOp)}
+    return [
+        op
+        for op in operations
+        if not (isinstance(op, DropIndexOp | ModifyTableOps) and op.table_name in dropped)
+    ]
 
 
 def checks_first(table: str, operations: list[Any]) -> list[Any]:

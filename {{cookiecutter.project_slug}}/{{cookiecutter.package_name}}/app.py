@@ -13,7 +13,6 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from . import features
 from .core.database import Database
@@ -21,9 +20,9 @@ from .core.events import Events
 from .core.settings import Settings
 from .ops.drain import Drain
 from .web import errors, health, idempotency, openapi, sockets
+from .web import templates as pages
 from .web.middleware import Cors, Guard
 from .web.ratelimit import WriteLimit
-from .web.templates import templates
 
 HERE = Path(__file__).parent
 
@@ -75,7 +74,7 @@ def create_app(settings: Settings) -> Starlette:
                 "database": database,
                 "events": events,
                 "drain": drain,
-                "templates": templates(),
+                "templates": pages.templates(),
                 "write_limit": write_limit,
                 "connections": connections,
             }
@@ -95,6 +94,7 @@ def create_app(settings: Settings) -> Starlette:
         *health.routes,  # first: probes are the most frequent requests
         *feature_routes,
         *openapi.routes,
+        *pages.routes,  # /favicon.ico
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         # Swagger UI's files for /docs, as the swagger-ui-py package ships them.
         Mount("/docs/assets", StaticFiles(packages=[("swagger_ui", "static")]), name="docs_assets"),
@@ -104,6 +104,10 @@ def create_app(settings: Settings) -> Starlette:
     if settings.forwarded_allow_ips:
         # Behind a reverse proxy: take the client address and scheme from X-Forwarded-*
         # before anything reads them (HSTS goes only to requests that came over TLS).
+        # Imported only here: the Lambda bundle has no server (Mangum takes the client from
+        # the event), and a function leaves FORWARDED_ALLOW_IPS unset.
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
         trusted = list(settings.forwarded_allow_ips)
         middleware.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=trusted))
     guard = Middleware(

@@ -11,6 +11,8 @@ from starlette.testclient import TestClient
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PASSWORD = "correct horse battery staple"  # noqa: S105 - the test users' password
+# What a client may send to act for its user: the session's CSRF token, or a token of its own.
+OWN_HEADERS = ("X-CSRF-Token", "Authorization")
 _numbers = itertools.count(1)
 
 
@@ -46,15 +48,15 @@ def try_sign_up(client: TestClient, email: str, password: str = PASSWORD) -> htt
 def other_user(client: TestClient) -> dict[str, str]:
     """The headers of another user's personal access token, made through `client`, which then
     acts for its own user again: two users on one app (a test client runs one app at a time)."""
-    cookies, csrf = list(client.cookies.jar), client.headers.get("X-CSRF-Token")
+    cookies = list(client.cookies.jar)
+    own = {name: client.headers[name] for name in OWN_HEADERS if name in client.headers}
     sign_out(client)
     sign_up(client, new_email())
     token = client.post("/api/tokens", json={"name": "other"}).json()["token"]
     sign_out(client)
     for cookie in cookies:  # as they were, domain included, so the app can delete them
         client.cookies.jar.set_cookie(cookie)
-    if csrf is not None:
-        client.headers["X-CSRF-Token"] = csrf
+    client.headers.update(own)
     return {"Authorization": f"Bearer {token}"}
 
 

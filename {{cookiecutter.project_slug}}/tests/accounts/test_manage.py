@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import io
+import sys
+
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -61,3 +64,22 @@ def test_manage_refuses_in_one_sentence(
 
     assert main(arguments) == 1
     assert message in capsys.readouterr().err
+
+
+def test_createuser_without_a_terminal_reads_standard_input_or_says_how(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.delenv("PASSWORD", raising=False)
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # closed or empty, as under a script
+    assert main(["createuser", "nobody@example.com"]) == 1
+    error = capsys.readouterr().err
+    assert error.strip().splitlines() == [
+        "Cannot createuser: there is no terminal to ask for the password: set PASSWORD, or send "
+        "it on standard input."
+    ]
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD + "\n"))
+    assert main(["createuser", "piped@example.com"]) == 0
+    assert "Done: createuser piped@example.com." in capsys.readouterr().out

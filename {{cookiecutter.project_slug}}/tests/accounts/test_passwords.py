@@ -49,11 +49,8 @@ async def test_a_hash_with_other_parameters_is_replaced_at_the_next_check(
 
 
 async def test_hashing_leaves_the_event_loop_free(monkeypatch: pytest.MonkeyPatch) -> None:
-    """While logins hash, the loop keeps answering: no tick waits for a whole hash."""
+    """While logins hash, the loop keeps answering: no tick waits for the hashes."""
     passwords = production(monkeypatch)
-    started = time.perf_counter()
-    passwords.hasher.hash("one hash, for scale")
-    one_hash = time.perf_counter() - started
     gaps: list[float] = []
 
     async def tick() -> None:
@@ -65,15 +62,16 @@ async def test_hashing_leaves_the_event_loop_free(monkeypatch: pytest.MonkeyPatc
             last = now
 
     ticker = asyncio.create_task(tick())
+    started = time.perf_counter()
     for n in range(4):  # as many at once as the default PASSWORD_HASHES_IN_FLIGHT, 2
         await asyncio.gather(*(passwords.hash(f"password {n}.{m}") for m in range(2)))
+    hashing = time.perf_counter() - started
     ticker.cancel()
 
-    # On the loop, one tick would wait for all eight hashes; off it, ticks keep their pace
-    # (the longest, while the worker threads start, stays well under the eight).
+    # On the loop, one tick would wait for all eight hashes, the whole time they take; off it,
+    # ticks go on throughout (however busy the machine, no gap comes near the whole).
     assert len(gaps) > 8
-    assert sorted(gaps)[len(gaps) // 2] < 0.005
-    assert max(gaps) < 4 * one_hash
+    assert max(gaps) < hashing / 2
 
 
 async def test_a_hash_past_the_cap_is_refused_at_once(monkeypatch: pytest.MonkeyPatch) -> None:

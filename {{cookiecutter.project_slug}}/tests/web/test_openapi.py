@@ -145,3 +145,34 @@ def test_a_version_bump_reaches_the_document(
         assert spec(client, app)["info"]["version"] == "9.9.9"
     finally:
         about.version.cache_clear()
+
+
+def test_every_operation_is_tagged_by_its_feature(client: TestClient, app: Starlette) -> None:
+    document = spec(client, app)
+    operations = [op for path in document["paths"].values() for op in path.values()]
+
+    assert all(len(operation["tags"]) == 1 for operation in operations)
+    used = {operation["tags"][0] for operation in operations}
+    assert {"notes", "health"} <= used
+    assert [tag["name"] for tag in document["tags"]] == sorted(
+        used, key=[tag["name"] for tag in document["tags"]].index
+    )
+
+
+def test_every_request_body_has_an_example_its_schema_accepts(
+    client: TestClient, app: Starlette
+) -> None:
+    document = spec(client, app)
+    bodies = [
+        (path, op["requestBody"]["content"]["application/json"])
+        for path, operations in document["paths"].items()
+        for op in operations.values()
+        if "requestBody" in op
+    ]
+
+    assert bodies
+    for path, body in bodies:
+        assert "example" in body, path
+        name = body["schema"]["$ref"].rpartition("/")[2]
+        schema = {**document["components"]["schemas"][name], "components": document["components"]}
+        jsonschema.validate(body["example"], schema)

@@ -29,7 +29,7 @@ CSRF_HEADER = "x-csrf-token"
 TICKET = "ticket"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Open to anyone: probes, the API's description, static files, and the account forms.
-PUBLIC = ("/health/", "/static/", "/docs", "/openapi.json", "/sign-in", "/sign-up")
+PUBLIC = ("/health/", "/static/", "/favicon.ico", "/docs", "/openapi.json", "/sign-in", "/sign-up")
 # The account forms check the CSRF token of their form themselves.
 FORMS = ("/sign-in", "/sign-up", "/sign-out", "/account")
 

@@ -84,21 +84,28 @@ routes = [
     ApiRoute(
         "/api/tokens",
         name="tokens",
+        tag="tokens",
         operations={
             "GET": Operation(list_tokens, "List your personal access tokens", {200: TokenList}),
             "POST": Operation(
-                create_token, "Create a personal access token", {201: NewToken}, body=TokenIn
+                create_token,
+                "Create a personal access token",
+                {201: NewToken},
+                body=TokenIn,
+                example={"name": "My laptop"},
             ),
         },
     ),
     ApiRoute(
         "/api/tokens/{id:id}",
         name="token",
+        tag="tokens",
         operations={"DELETE": Operation(revoke_token, "Revoke a token", {204: None})},
     ),
     ApiRoute(
         "/api/socket-tokens",
         name="socket_tokens",
+        tag="tokens",
         operations={
             "POST": Operation(
                 create_socket_token, "Get a token that opens the WebSocket", {201: SocketToken}

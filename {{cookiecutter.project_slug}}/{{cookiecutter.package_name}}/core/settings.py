@@ -9,7 +9,6 @@ import importlib.util
 import re
 from typing import Annotated, Any
 
-import limits
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -115,9 +114,13 @@ class Settings(BaseSettings):
     @field_validator("rate_limit_writes")
     @classmethod
     def rate(cls, value: str) -> str:
+        if not value:
+            return value
+        # Imported only for a rate to check: a cold start without one never loads limits.
+        import limits
+
         try:
-            if value:
-                limits.parse(value)
+            limits.parse(value)
         except ValueError:
             raise ValueError("write a rate like 60/minute, or leave it empty") from None
         return value

@@ -130,14 +130,21 @@ notes_operations = {
         {201: Note},
         body=NoteIn,
         headers=(idempotency.PARAMETER,),
+        example={"title": "Shopping", "body": "Eggs, flour, milk"},
     ),
 }
 note_operations = {
     "GET": Operation(read_note, "Read one note", {200: Note}),
-    "PATCH": Operation(patch_note, "Change some fields of a note", {200: Note}, body=NotePatch),
+    "PATCH": Operation(
+        patch_note,
+        "Change some fields of a note",
+        {200: Note},
+        body=NotePatch,
+        example={"body": "Eggs, flour, milk, butter"},
+    ),
     "DELETE": Operation(remove_note, "Delete a note", {204: None}),
 }
 routes = [
-    ApiRoute("/api/notes", name="notes", operations=notes_operations),
-    ApiRoute("/api/notes/{id:id}", name="note", operations=note_operations),
+    ApiRoute("/api/notes", name="notes", tag="notes", operations=notes_operations),
+    ApiRoute("/api/notes/{id:id}", name="note", tag="notes", operations=note_operations),
 ]

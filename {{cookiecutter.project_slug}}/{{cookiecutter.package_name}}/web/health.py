@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..core.database import Database, DatabaseMissing, DatabaseUnavailable
@@ -16,6 +16,8 @@ from ..core.settings import Settings
 from ..ops.drain import Drain
 from .errors import problem
 from .responses import JSONResponse
+from .routing import ApiRoute, Operation
+from .schemas import Problem
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +89,27 @@ async def ready(request: Request) -> Response:
     return JSONResponse({"status": "ok", "database": "ok", "broker": events.backend})
 
 
+class Live(BaseModel):
+    status: str = Field(description='Always "ok": the process answers.')
+
+
+class Ready(BaseModel):
+    status: str = Field(description='"ok": the database and the broker answer.')
+    database: str
+    broker: str = Field(description="Which broker carries live events: memory, redis, postgres.")
+
+
 routes = [
-    Route(LIVE_PATH, live, methods=["GET"], name="health_live"),
-    Route("/health/ready", ready, methods=["GET"], name="health_ready"),
+    ApiRoute(
+        LIVE_PATH,
+        name="health_live",
+        tag="health",
+        operations={"GET": Operation(live, "Is the process up?", {200: Live})},
+    ),
+    ApiRoute(
+        "/health/ready",
+        name="health_ready",
+        tag="health",
+        operations={"GET": Operation(ready, "Can it serve?", {200: Ready, 503: Problem})},
+    ),
 ]

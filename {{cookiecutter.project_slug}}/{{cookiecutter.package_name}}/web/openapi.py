@@ -71,6 +71,7 @@ def document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": about.TITLE, "version": about.version()},
+        "tags": [{"name": tag} for tag in dict.fromkeys(route.tag for route in described)],
         "paths": paths,
         "components": {"schemas": schemas.get("$defs", {})},
     }
@@ -114,6 +115,7 @@ def _operation(route: ApiRoute, method: str, operation: Operation) -> dict[str, 
         responses[404] = Problem
     described: dict[str, Any] = {
         "operationId": operation.endpoint.__name__,
+        "tags": [route.tag],
         "summary": operation.summary,
         "parameters": parameters,
         "responses": {
@@ -121,10 +123,10 @@ def _operation(route: ApiRoute, method: str, operation: Operation) -> dict[str, 
         },
     }
     if operation.body is not None:
-        described["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": _ref(operation.body)}},
-        }
+        content: dict[str, Any] = {"schema": _ref(operation.body)}
+        if operation.example is not None:
+            content["example"] = dict(operation.example)
+        described["requestBody"] = {"required": True, "content": {"application/json": content}}
     return described
 
 

@@ -7,18 +7,25 @@ from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING
 
-from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
 
 
 class WriteLimit:
     """At most `rate` (e.g. "60/minute") writes per client address; then 429 with Retry-After."""
 
     def __init__(self, rate: str) -> None:
+        # Imported here: with RATE_LIMIT_WRITES unset limits is never loaded, and a cold start
+        # (Lambda's) does not pay for its import.
+        from limits import parse
+        from limits.aio.storage import MemoryStorage
+        from limits.aio.strategies import MovingWindowRateLimiter
+
         self.item: RateLimitItem = parse(rate)
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 

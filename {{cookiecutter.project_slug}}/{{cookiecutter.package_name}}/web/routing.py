@@ -54,12 +54,17 @@ class Operation:
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     headers: tuple[Mapping[str, Any], ...] = ()  # OpenAPI parameter objects ("in": "header")
+    example: Mapping[str, Any] | None = None  # a body that /docs' "Try it out" starts from
 
 
 class ApiRoute(Route):
-    """A JSON resource: one path, one endpoint per method, each describing itself."""
+    """A JSON resource: one path, one endpoint per method, each describing itself; `tag`
+    groups its operations in the API's document (one tag per feature)."""
 
-    def __init__(self, path: str, *, name: str, operations: Mapping[str, Operation]) -> None:
+    def __init__(
+        self, path: str, *, name: str, tag: str, operations: Mapping[str, Operation]
+    ) -> None:
+        self.tag = tag
         self.operations = {method.upper(): operation for method, operation in operations.items()}
         super().__init__(path, self.dispatch, methods=list(self.operations), name=name)
 
