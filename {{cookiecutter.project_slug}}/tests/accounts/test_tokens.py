@@ -18,6 +18,7 @@ from .forms import csrf_of, other_user, sign_out
 def new_token(client: TestClient, app: Starlette, name: str = "script") -> dict[str, str]:
     response = client.post(app.url_path_for("tokens"), json={"name": name})
     assert response.status_code == 201, response.text
+    assert response.headers["cache-control"] == "no-store"  # no cache keeps the token
     created: dict[str, str] = response.json()
     return created
 

@@ -116,11 +116,6 @@ async def change_password(db: Database, user_id: int, password_hash: str) -> int
     return version
 
 
-async def active_user(db: Database, user_id: int) -> User | None:
-    row = await db.fetch_one(ACTIVE_BY_ID, {"id": user_id})
-    return None if row is None else User(row["id"], row["email"])
-
-
 async def session_user(db: Database, user_id: int, version: int) -> User | None:
     """The active user a session cookie names, unless they signed out since it was issued."""
     row = await db.fetch_one(IN_SESSION, {"id": user_id, "version": version})
