@@ -136,9 +136,12 @@ def test_unknown_email_and_wrong_password_get_the_same_answer(
         sign_up(client, "known@example.com")
         sign_out(client)
         for email, password in [("known@example.com", "wrong password"), (new_email(), PASSWORD)]:
-            started = time.perf_counter()
-            response = sign_in(client, email, password)
-            answers.append((response.status_code, time.perf_counter() - started, response))
+            times = []
+            for _ in range(3):  # the fastest of three: a busy machine only ever adds time
+                started = time.perf_counter()
+                response = sign_in(client, email, password)
+                times.append(time.perf_counter() - started)
+            answers.append((response.status_code, min(times), response))
 
     (wrong_status, wrong_time, wrong), (unknown_status, unknown_time, unknown) = answers
     assert wrong_status == unknown_status == 400
