@@ -47,6 +47,7 @@ UNUSED: dict[tuple[str, str], list[str]] = {
         "tests/accounts",
         "migrations/versions/0004_create_users.py",
         "migrations/versions/0005_users_session_version.py",
+        "migrations/versions/0007_accounts_exact_and_owned_keys.py",
         "scripts/manage",
     ],
 }

@@ -31,7 +31,10 @@ def test_no_template_syntax_survives(tmp_path: Path, combination: str) -> None:
     project = render(tmp_path, **COMBINATIONS[combination])
     leftovers = []
     for path in rendered_files(project):
-        text = GITHUB_EXPRESSION.sub("", path.read_text())
+        try:
+            text = GITHUB_EXPRESSION.sub("", path.read_text())
+        except UnicodeDecodeError:  # binary (the common passwords, gzipped): copied as it is
+            continue
         relative = path.relative_to(project)
         if "cookiecutter" in text and relative.name != ".cruft.json":  # cruft's own format
             leftovers.append(f"{relative}: cookiecutter")

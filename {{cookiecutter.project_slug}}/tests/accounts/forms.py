@@ -27,9 +27,12 @@ def new_email() -> str:
 
 
 def sign_up(client: TestClient, email: str, password: str = PASSWORD) -> None:
-    """Create an account on the sign-up page; `client` is then signed in, and its writes carry
-    the CSRF token of its session."""
-    home = try_sign_up(client, email, password)
+    """Create an account on the sign-up page and sign in with it; `client` is then signed in,
+    and its writes carry the CSRF token of its session."""
+    joined = try_sign_up(client, email, password)
+    assert joined.status_code == 200 and 'id="notice"' in joined.text, joined.text
+    fields = {"email": email, "password": password, "csrf_token": csrf_of(joined.text)}
+    home = client.post("/sign-in", data=fields)
     assert home.status_code == 200, home.text
     client.headers["X-CSRF-Token"] = csrf_of(home.text)
 

@@ -36,11 +36,11 @@ def sign_in(
     return client.post("/sign-in", data=fields, params=params, follow_redirects=False)
 
 
-def test_signing_up_signs_in_with_a_safe_cookie(client: TestClient, app: Starlette) -> None:
-    form = client.get(app.url_path_for("sign_up_form"))
-    fields = {"email": "New@Example.com", "password": PASSWORD, "csrf_token": csrf_of(form.text)}
+def test_signing_in_gives_a_safe_cookie(client: TestClient, app: Starlette) -> None:
+    sign_up(client, "New@Example.com")
+    sign_out(client)
 
-    response = client.post(app.url_path_for("sign_up"), data=fields, follow_redirects=False)
+    response = sign_in(client, "new@example.com")
 
     assert response.status_code == 303
     cookie = response.headers["set-cookie"]
@@ -48,25 +48,44 @@ def test_signing_up_signs_in_with_a_safe_cookie(client: TestClient, app: Starlet
     assert "Secure" not in cookie  # plain HTTP here: a browser would drop a Secure cookie
     page = client.get(app.url_path_for("home"))
     assert page.status_code == 200 and "new@example.com" in page.text
+    assert page.headers["cache-control"] == "no-store"
 
 
-def test_the_cookie_is_secure_behind_tls(settings: Settings) -> None:
+def test_the_cookie_has_the_host_prefix_behind_tls(settings: Settings) -> None:
     with TestClient(create_app(settings), base_url="https://testserver") as client:
         form = client.get("/sign-in")
+        sign_up(client, "tls@example.com")
+        home = client.get("/")
 
-    assert "Secure" in form.headers["set-cookie"]
+    cookie = form.headers["set-cookie"]
+    assert cookie.startswith("__Host-session=") and "Secure" in cookie and "Path=/" in cookie
+    assert "Domain" not in cookie
+    assert home.status_code == 200 and "tls@example.com" in home.text
 
 
-def test_an_email_has_one_account_whatever_its_case(client: TestClient) -> None:
+def test_sign_up_answers_alike_and_keeps_an_existing_account(client: TestClient) -> None:
     sign_up(client, "twice@example.com")
     sign_out(client)
+    answers = []
+    for email in ("TWICE@example.com", new_email()):
+        form = client.get("/sign-up")
+        fields = {"email": email, "password": "another password", "csrf_token": csrf_of(form.text)}
+        answers.append(client.post("/sign-up", data=fields, follow_redirects=False))
+
+    assert [answer.status_code for answer in answers] == [303, 303]
+    assert answers[0].headers["location"] == answers[1].headers["location"]
+    assert sign_in(client, "twice@example.com", "another password").status_code == 400
+    assert sign_in(client, "twice@example.com").status_code == 303
+
+
+@pytest.mark.parametrize("password", ["password", "12345678", " " * 8, "PassWord1", "aaaaaaaaa"])
+def test_sign_up_refuses_common_passwords(client: TestClient, password: str) -> None:
     form = client.get("/sign-up")
-    fields = {"email": "TWICE@example.com", "password": PASSWORD, "csrf_token": csrf_of(form.text)}
+    fields = {"email": new_email(), "password": password, "csrf_token": csrf_of(form.text)}
 
     response = client.post("/sign-up", data=fields)
 
-    assert response.status_code == 400
-    assert "exists already" in response.text
+    assert response.status_code == 400 and 'id="form-error"' in response.text
 
 
 @pytest.mark.parametrize(
@@ -117,9 +136,12 @@ def test_unknown_email_and_wrong_password_get_the_same_answer(
         sign_up(client, "known@example.com")
         sign_out(client)
         for email, password in [("known@example.com", "wrong password"), (new_email(), PASSWORD)]:
-            started = time.perf_counter()
-            response = sign_in(client, email, password)
-            answers.append((response.status_code, time.perf_counter() - started, response))
+            times = []
+            for _ in range(3):  # the fastest of three: a busy machine only ever adds time
+                started = time.perf_counter()
+                response = sign_in(client, email, password)
+                times.append(time.perf_counter() - started)
+            answers.append((response.status_code, min(times), response))
 
     (wrong_status, wrong_time, wrong), (unknown_status, unknown_time, unknown) = answers
     assert wrong_status == unknown_status == 400
@@ -201,3 +223,29 @@ def test_too_many_attempts_get_429_with_retry_after(
     assert refused.status_code == 429
     assert 1 <= int(refused.headers["retry-after"]) <= 60
     assert "Too many attempts" in refused.text
+
+
+def test_only_one_spelling_of_an_email_signs_in(client: TestClient) -> None:
+    sign_up(client, "alice@example.com")
+    sign_out(client)
+
+    assert sign_in(client, "al\u00edce@example.com").status_code == 400  # accented: another
+    assert sign_in(client, " ALICE@example.com ").status_code == 303  # case and space fold
+
+
+def test_spellings_of_one_address_share_its_sign_in_limit(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOGIN_RATE_PER_ACCOUNT", "4/minute")  # sign_up signs in: one of them
+    composed, decomposed = "jos\u00e9@example.com", "jose\u0301@example.com"
+    with TestClient(create_app(settings)) as client:
+        sign_up(client, composed)
+        sign_out(client)
+        spellings = [decomposed, " JOS\u00c9@example.com", composed]
+        statuses = [sign_in(client, email, "guess").status_code for email in spellings]
+        locked = sign_in(client, composed)  # the right password, past the account's limit
+        other = sign_in(client, "jose@example.com", "guess")  # unaccented: another address
+
+    assert statuses == [400, 400, 400]
+    assert locked.status_code == 429
+    assert other.status_code == 400

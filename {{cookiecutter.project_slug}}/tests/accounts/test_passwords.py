@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from {{ cookiecutter.package_name }}.accounts.passwords import Passwords
+from {{ cookiecutter.package_name }}.accounts.passwords import Busy, Passwords
 from {{ cookiecutter.package_name }}.accounts.settings import AuthSettings
 
 pytestmark = pytest.mark.anyio
@@ -63,7 +63,8 @@ async def test_hashing_leaves_the_event_loop_free(monkeypatch: pytest.MonkeyPatc
 
     ticker = asyncio.create_task(tick())
     started = time.perf_counter()
-    await asyncio.gather(*(passwords.hash(f"password {n}") for n in range(8)))
+    for n in range(4):  # as many at once as the default PASSWORD_HASHES_IN_FLIGHT, 2
+        await asyncio.gather(*(passwords.hash(f"password {n}.{m}") for m in range(2)))
     hashing = time.perf_counter() - started
     ticker.cancel()
 
@@ -71,3 +72,15 @@ async def test_hashing_leaves_the_event_loop_free(monkeypatch: pytest.MonkeyPatc
     # ticks go on throughout (however busy the machine, no gap comes near the whole).
     assert len(gaps) > 8
     assert max(gaps) < hashing / 2
+
+
+async def test_a_hash_past_the_cap_is_refused_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    passwords = production(monkeypatch)
+    cap = passwords.most
+
+    results = await asyncio.gather(
+        *(passwords.hash(f"password {n}") for n in range(cap + 1)), return_exceptions=True
+    )
+
+    assert sum(isinstance(result, Busy) for result in results) == 1
+    assert sum(isinstance(result, str) for result in results) == cap

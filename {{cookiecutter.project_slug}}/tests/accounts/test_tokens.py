@@ -12,12 +12,13 @@ from {{ cookiecutter.package_name }}.accounts.sessions import TICKET_SECONDS
 from {{ cookiecutter.package_name }}.accounts.settings import load_auth
 
 from ..problems import assert_problem
-from .forms import csrf_of, sign_out
+from .forms import csrf_of, other_user, sign_out
 
 
 def new_token(client: TestClient, app: Starlette, name: str = "script") -> dict[str, str]:
     response = client.post(app.url_path_for("tokens"), json={"name": name})
     assert response.status_code == 201, response.text
+    assert response.headers["cache-control"] == "no-store"  # no cache keeps the token
     created: dict[str, str] = response.json()
     return created
 
@@ -57,7 +58,7 @@ def test_a_revoked_token_stops_working_and_closes_its_sockets(
     ticket = client.post(app.url_path_for("socket_tokens"), headers=bearer).json()["token"]
     path = app.url_path_for("notes_socket")
     with client.websocket_connect(path) as by_session:  # the same user's page stays open
-        with client.websocket_connect(f"{path}?token={ticket}") as by_token:
+        with client.websocket_connect(path, ["ticket", ticket]) as by_token:
             by_token.send_json({"type": "ping"})
             assert by_token.receive_json() == {"type": "pong"}
 
@@ -102,13 +103,13 @@ def test_a_socket_token_opens_the_socket_for_a_minute(client: TestClient, app: S
     path = app.url_path_for("notes_socket")
     sign_out(client)
 
-    with client.websocket_connect(f"{path}?token={fresh['token']}") as socket:
+    with client.websocket_connect(path, ["ticket", fresh["token"]]) as socket:
         socket.send_json({"type": "ping"})
         assert socket.receive_json() == {"type": "pong"}
     assert fresh["expires_in"] == TICKET_SECONDS
     for ticket in (expired, fresh["token"] + "x"):
         with pytest.raises(WebSocketDisconnect):
-            with client.websocket_connect(f"{path}?token={ticket}"):
+            with client.websocket_connect(path, ["ticket", ticket]):
                 pass
 
 
@@ -125,3 +126,34 @@ def test_the_openapi_document_names_the_security_schemes(
     # The health checks are public: they claim no credential and answer no 401.
     ready = spec["paths"]["/health/ready"]["get"]
     assert ready["security"] == [] and "401" not in ready["responses"]
+
+
+def test_a_ticket_opens_one_socket_and_ends_with_its_session(
+    client: TestClient, app: Starlette
+) -> None:
+    path = app.url_path_for("notes_socket")
+    used, unused = (client.post(app.url_path_for("socket_tokens")).json()["token"] for _ in "ab")
+    with client.websocket_connect(path, ["ticket", used]) as socket:
+        assert socket.accepted_subprotocol == "ticket"
+    signed_out = client.post("/sign-out", data={"csrf_token": client.headers["X-CSRF-Token"]})
+    assert signed_out.status_code == 200
+
+    for ticket in (used, unused):
+        with pytest.raises(WebSocketDisconnect):
+            with client.websocket_connect(path, ["ticket", ticket]):
+                pass
+
+
+def test_another_user_reusing_a_key_writes_their_own_note(
+    client: TestClient, app: Starlette
+) -> None:
+    bob = other_user(client)
+    url, key = app.url_path_for("notes"), {"Idempotency-Key": "shared-key"}
+
+    alice = client.post(url, json={"title": "Alice's"}, headers=key)
+    bobs = client.post(url, json={"title": "Alice's"}, headers={**key, **bob})
+
+    assert alice.status_code == bobs.status_code == 201
+    assert "idempotent-replayed" not in bobs.headers
+    assert bobs.json()["id"] != alice.json()["id"]
+    assert client.get(url, headers=bob).json()["items"][0]["id"] == bobs.json()["id"]

@@ -170,3 +170,13 @@ def test_the_header_is_described_in_the_openapi_document(
     assert [p["name"] for p in headers] == ["Idempotency-Key"]
     assert headers[0]["schema"]["maxLength"] == 200
     assert "422" in operation["responses"]
+
+
+def test_keys_differing_in_case_are_different_keys(client: TestClient, app: Starlette) -> None:
+    url = app.url_path_for("notes")
+
+    for key in ("Case-Key", "case-key"):
+        response = client.post(url, json={"title": "t"}, headers={"Idempotency-Key": key})
+        assert response.status_code == 201 and "idempotent-replayed" not in response.headers
+
+    assert total(client, app) == 2

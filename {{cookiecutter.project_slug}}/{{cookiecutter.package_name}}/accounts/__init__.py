@@ -1,5 +1,6 @@
-"""User accounts: sign-up and sign-in pages (pages.py), personal access tokens (tokens.py),
-who each request acts for (auth.py), and the OpenAPI document's security schemes.
+"""User accounts: sign-up and sign-in pages (pages.py), the password change (password_change.py),
+personal access tokens (tokens.py), who each request acts for (auth.py), and the OpenAPI
+document's security schemes.
 
 Each feature keeps its rows to their owner through web/scoping.py; `scripts/manage` runs the
 operator's commands (manage.py).
@@ -17,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..web import openapi
 from ..web.responses import JSONResponse
-from . import pages, tokens
+from . import pages, password_change, tokens
 from .auth import SessionOrToken, SignInRequired, public, refusal
 from .sessions import COOKIE, Accounts
 from .settings import load_auth
@@ -44,6 +45,7 @@ def install() -> tuple[list[BaseRoute], list[Middleware]]:
         # Before openapi.routes: this document is theirs with the security schemes added.
         Route("/openapi.json", openapi_json, methods=["GET"], name="openapi"),
         *pages.routes,
+        *password_change.routes,
         *tokens.routes,
     ]
     backend = SessionOrToken(accounts)

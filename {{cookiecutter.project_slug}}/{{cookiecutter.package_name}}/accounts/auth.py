@@ -3,27 +3,30 @@
 credential used ("session" or "token"), so `starlette.authentication.requires` works.
 
 `SessionOrToken` reads the page's session cookie, a personal access token (Bearer) or, on a
-WebSocket, a ticket. `SignInRequired` then refuses the anonymous everywhere but the public
-paths: the API answers 401, a WebSocket handshake is refused (403), and a page redirects to
-the sign-in form. A write authenticated by the cookie must carry the session's CSRF token, in
-the X-CSRF-Token header or the form's `csrf_token`.
+WebSocket, a single-use ticket offered as a subprotocol. `SignInRequired` then refuses the
+anonymous everywhere but the public paths: the API answers 401, a WebSocket handshake is
+refused (403), and a page redirects to the sign-in form. A write authenticated by the cookie
+must carry the session's CSRF token, in the X-CSRF-Token header or the form's `csrf_token`.
 """
 
 from __future__ import annotations
 
 from starlette.authentication import AuthCredentials, AuthenticationBackend, AuthenticationError
-from starlette.datastructures import URL
+from starlette.datastructures import URL, MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..core.database import Database, DatabaseUnavailable
 from ..core.events import Events
 from ..web.errors import problem
 from .sessions import Accounts, Session, csrf_ok
-from .users import User, active_user, session_user, user_of_token
+from .users import User, session_user, token_user, user_of_token
 
 CSRF_HEADER = "x-csrf-token"
+# A WebSocket client offers the subprotocols ["ticket", TICKET_TEXT]: a ticket never sits in a
+# URL, which servers and proxies log; the handshake's answer names "ticket".
+TICKET = "ticket"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Open to anyone: probes, the API's description, static files, and the account forms.
 PUBLIC = ("/health/", "/static/", "/favicon.ico", "/docs", "/openapi.json", "/sign-in", "/sign-up")
@@ -80,13 +83,13 @@ class SessionOrToken(AuthenticationBackend):
             if user is None:
                 raise Refused(unauthorized("The token is not valid, or was revoked."))
             return user
-        ticket = connection.query_params.get("token")
-        if connection.scope["type"] == "websocket" and ticket:
-            holder = self.accounts.ticket_holder(ticket)
-            user = None if holder is None else await active_user(db, holder[0])
-            if holder is None or user is None:
-                raise Refused(unauthorized("The token is not valid, or has expired."))
-            return User(user.id, user.email, holder[1])
+        offered = connection.scope.get("subprotocols") or []
+        if connection.scope["type"] == "websocket" and offered[:1] == [TICKET] and offered[1:]:
+            user = await self.ticket_user(db, offered[1])
+            if user is None:
+                raise Refused(unauthorized("The ticket is not valid, was used, or has expired."))
+            connection.scope["subprotocol"] = TICKET  # sockets.stream accepts with it
+            return user
         if session is None or session.user_id is None:
             return None
         user = await session_user(db, session.user_id, session.version)
@@ -100,14 +103,38 @@ class SessionOrToken(AuthenticationBackend):
                 raise Refused(problem(403, "The X-CSRF-Token header is missing or wrong."))
         return user
 
+    async def ticket_user(self, db: Database, ticket: str) -> User | None:
+        """The user a WebSocket ticket opens a socket for, while its credential still holds."""
+        holder = self.accounts.ticket_holder(ticket)
+        if holder is None:
+            return None
+        if holder.token_id is None:
+            return await session_user(db, holder.user_id, holder.version)
+        user = await token_user(db, holder.user_id, holder.token_id)
+        return None if user is None else User(user.id, user.email, holder.token_id)
+
 
 class SignInRequired:
-    """Refuses the anonymous everywhere but the public paths; after `AuthenticationMiddleware`."""
+    """Refuses the anonymous everywhere but the public paths; after `AuthenticationMiddleware`.
+
+    Every answer to a signed-in request says `Cache-Control: no-store`: pages, notes and new
+    tokens are the user's own, and no cache (a shared one, or the browser's history) keeps them.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["user"].is_authenticated:
+
+            async def send_unstored(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    headers = MutableHeaders(scope=message)
+                    headers["Cache-Control"] = "no-store"
+                await send(message)
+
+            await self.app(scope, receive, send_unstored)
+            return
         if scope["type"] not in {"http", "websocket"} or scope["user"].is_authenticated:
             await self.app(scope, receive, send)
             return

@@ -1,4 +1,5 @@
-"""The account pages: sign up, sign in, sign out, and the user's personal access tokens.
+"""The account pages: sign up, sign in, sign out, change the password, and the user's personal
+access tokens.
 
 Plain HTML forms. Each form carries the session's CSRF token, checked before anything else;
 a visitor without a session gets one (with no user) when a form is shown.
@@ -6,6 +7,7 @@ a visitor without a session gets one (with no user) when a form is shown.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -22,6 +24,18 @@ from .auth import signed_out, token_revoked
 from .sessions import Accounts, Session, csrf_ok
 
 WRONG = "Wrong email or password."  # the same answer for an unknown email
+# The same answer whether the address had an account or not, so sign-up tells nobody which
+# addresses have one; an existing account is left exactly as it was.
+JOINED = "If that address had no account, it has one now: sign in with it."
+BUSY_SECONDS = 1
+
+
+def busy(request: Request, template: str, **context: Any) -> Response:
+    """503 with Retry-After: as many passwords as allowed are being hashed right now."""
+    error = "The server is busy checking passwords; try again in a moment."
+    response = page(request, template, 503, error=error, **context)
+    response.headers["Retry-After"] = str(BUSY_SECONDS)
+    return response
 
 
 def accounts_of(request: Request) -> Accounts:
@@ -75,28 +89,26 @@ async def sign_up_form(request: Request) -> Response:
 async def sign_up(request: Request) -> Response:
     fields = await form(request)
     email, password = fields.get("email", "").strip(), fields.get("password", "")
-    problem = None
+    problem = passwords.problem(password)
     if not users.EMAIL.fullmatch(email) or len(email) > 254:
         problem = "Enter an email address, like you@example.com."
-    elif not passwords.MIN_LENGTH <= len(password) <= passwords.MAX_LENGTH:
-        problem = (
-            f"Choose a password of {passwords.MIN_LENGTH} to {passwords.MAX_LENGTH} characters."
-        )
     if problem:
         return page(request, "sign_up.html", 400, error=problem, email=email)
     db: Database = request.state.database
     try:
-        user_id = await users.create_user(
-            db, email, await accounts_of(request).passwords.hash(password)
-        )
-    except users.EmailTaken:
-        error = "An account with this email exists already; sign in instead."
-        return page(request, "sign_up.html", 400, error=error, email=email)
-    return signed_in(request, user_id)
+        # Hashed whether or not the address is taken, so both answers take as long.
+        password_hash = await accounts_of(request).passwords.hash(password)
+    except passwords.Busy:
+        return busy(request, "sign_up.html", email=email)
+    with contextlib.suppress(users.EmailTaken):
+        await users.create_user(db, email, password_hash)
+    target = request.url_for("sign_in_form").include_query_params(joined="1")
+    return RedirectResponse(target.path + "?" + target.query, status_code=303)
 
 
 async def sign_in_form(request: Request) -> Response:
-    return page(request, "sign_in.html")
+    notice = JOINED if request.query_params.get("joined") else ""
+    return page(request, "sign_in.html", notice=notice)
 
 
 async def sign_in(request: Request) -> Response:
@@ -113,9 +125,12 @@ async def sign_in(request: Request) -> Response:
         return response
     db: Database = request.state.database
     user = await users.find_by_email(db, email) if len(password) <= passwords.MAX_LENGTH else None
-    valid, new_hash = await accounts_of(request).passwords.verify(
-        password, user["password_hash"] if user else None
-    )
+    try:
+        valid, new_hash = await accounts_of(request).passwords.verify(
+            password, user["password_hash"] if user else None
+        )
+    except passwords.Busy:
+        return busy(request, "sign_in.html", email=email)
     if user is None or not valid or not user["active"]:
         metrics.SIGN_IN_FAILURES.inc()
         return page(request, "sign_in.html", 400, error=WRONG, email=email)

@@ -19,7 +19,10 @@ from .passwords import Passwords
 from .settings import AuthSettings
 from .users import User
 
-COOKIE = "session"
+COOKIE = "session"  # on plain http, for local development
+# Over TLS: a browser keeps a __Host- cookie only if it is Secure, for Path=/ and no Domain, so
+# neither another subdomain nor a plain-http page can set or replace it.
+HOST_COOKIE = "__Host-session"
 TICKET_SECONDS = 60
 
 
@@ -35,6 +38,16 @@ class Session:
     @classmethod
     def new(cls, user_id: int | None = None, version: int = 0) -> Session:
         return cls(user_id, secrets.token_urlsafe(32), version)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """Who a WebSocket ticket opens a socket for: the user, and the token that made it (None:
+    the session of that version)."""
+
+    user_id: int
+    token_id: int | None
+    version: int
 
 
 class LoginLimit:
@@ -70,21 +83,32 @@ class Accounts:
         key = settings.secret_key.get_secret_value()
         self.serializer = URLSafeTimedSerializer(key, salt="session")
         self.tickets = URLSafeTimedSerializer(key, salt="socket")
+        self.used: dict[str, float] = {}  # the tickets used in this process, until they expire
 
-    def ticket(self, user: User) -> str:
-        """A token that opens a WebSocket as `user` within `TICKET_SECONDS`: for clients that
-        cannot send a cookie or an Authorization header with the handshake."""
-        return self.tickets.dumps({"user": user.id, "token": user.token_id})
+    def ticket(self, user: User, version: int) -> str:
+        """A ticket that opens one WebSocket as `user` within `TICKET_SECONDS`, for clients
+        that cannot send a cookie or an Authorization header with the handshake. It holds the
+        credential that made it: the token, or the session's version, so that revoking the
+        token or signing out voids it too."""
+        data = {"user": user.id, "token": user.token_id, "v": version, "n": secrets.token_hex(8)}
+        return self.tickets.dumps(data)
 
-    def ticket_holder(self, ticket: str) -> tuple[int, int | None] | None:
+    def ticket_holder(self, ticket: str) -> Ticket | None:
+        """The ticket's holder, and this use spends it; None if forged, expired or spent."""
         try:
             data = self.tickets.loads(ticket, max_age=TICKET_SECONDS)
-            return int(data["user"]), data["token"]
+            holder = Ticket(int(data["user"]), data["token"], int(data["v"]))
         except (BadSignature, KeyError, TypeError, ValueError):
             return None
+        now = time.monotonic()
+        self.used = {nonce: end for nonce, end in self.used.items() if end > now}
+        if data["n"] in self.used:
+            return None
+        self.used[data["n"]] = now + TICKET_SECONDS + 1
+        return holder
 
     def session(self, connection: HTTPConnection) -> Session | None:
-        cookie = connection.cookies.get(COOKIE)
+        cookie = connection.cookies.get(HOST_COOKIE) or connection.cookies.get(COOKIE)
         if not cookie:
             return None
         try:
@@ -95,20 +119,23 @@ class Accounts:
 
     def set_session(self, response: Response, connection: HTTPConnection, session: Session) -> None:
         # Secure whenever the request came over TLS (directly, or as the trusted proxy says).
+        secure = connection.url.scheme in {"https", "wss"}
         response.set_cookie(
-            COOKIE,
+            HOST_COOKIE if secure else COOKIE,
             self.serializer.dumps(
                 {"user": session.user_id, "csrf": session.csrf, "v": session.version}
             ),
             max_age=self.max_age,
             httponly=True,
             samesite="lax",
-            secure=connection.url.scheme in {"https", "wss"},
+            secure=secure,
         )
 
     def end_session(self, response: Response, connection: HTTPConnection) -> None:
         secure = connection.url.scheme in {"https", "wss"}
         response.delete_cookie(COOKIE, httponly=True, samesite="lax", secure=secure)
+        if secure:
+            response.delete_cookie(HOST_COOKIE, httponly=True, samesite="lax", secure=True)
 
 
 def csrf_ok(session: Session | None, supplied: str | None) -> bool:

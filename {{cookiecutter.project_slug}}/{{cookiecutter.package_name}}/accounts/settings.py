@@ -25,6 +25,9 @@ class AuthSettings(BaseSettings):
     # Argon2id's cost: OWASP's recommended 19 MiB of memory and two passes by default.
     password_memory_kib: int = Field(19 * 1024, ge=8, le=1024 * 1024)
     password_time_cost: int = Field(2, ge=1, le=10)
+    # Hashes running at once in one process (each holds PASSWORD_MEMORY_KIB); more are refused
+    # with 503 and Retry-After.
+    password_hashes_in_flight: int = Field(2, ge=1, le=64)
 
     @field_validator("login_rate_per_account", "login_rate_per_address")
     @classmethod

@@ -2,14 +2,15 @@
 
 import sqlalchemy as sa
 
-from ..core.metadata import Instant, metadata
+from ..core.metadata import Instant, exact, metadata
 
 users = sa.Table(
     "users",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    # Stored lowercased, so the unique constraint holds whatever case a user types.
-    sa.Column("email", sa.String(254), nullable=False, unique=True),
+    # Stored as `users.normal_email` spells it and compared byte for byte (also on MySQL), so
+    # exactly one spelling finds an account.
+    sa.Column("email", exact(254), nullable=False, unique=True),
     sa.Column("password_hash", sa.String(200), nullable=False),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column(
@@ -32,7 +33,7 @@ tokens = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
     sa.Column("name", sa.String(100), nullable=False),
-    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("digest", exact(64), nullable=False, unique=True),
     sa.Column(
         "created_at",
         Instant(),

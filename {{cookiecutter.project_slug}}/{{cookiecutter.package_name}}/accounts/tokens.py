@@ -1,5 +1,5 @@
 """Personal access tokens over the API: list, create (the token is shown once), revoke; and
-short-lived tokens that open the WebSocket (`/ws/notes?token=...`)."""
+single-use tickets that open the WebSocket (offered as its subprotocols `ticket`, TICKET)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,12 @@ class TokenList(BaseModel):
 
 
 class SocketToken(BaseModel):
-    token: str = Field(description="Open the WebSocket with `?token=<token>` before it expires.")
+    token: str = Field(
+        description=(
+            "Open the WebSocket once, before it expires, offering the subprotocols "
+            '`["ticket", "<token>"]`; signing out or revoking the token that made it voids it.'
+        )
+    )
     expires_in: int = Field(description="Seconds it stays valid.")
 
 
@@ -70,7 +75,8 @@ async def revoke_token(request: Request) -> Response:
 
 async def create_socket_token(request: Request) -> Response:
     accounts: Accounts = request.scope["accounts"]
-    ticket = accounts.ticket(request.user)
+    session = accounts.session(request)
+    ticket = accounts.ticket(request.user, 0 if session is None else session.version)
     return json_response(SocketToken(token=ticket, expires_in=TICKET_SECONDS), 201)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import unicodedata
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -38,7 +39,11 @@ class User(BaseUser):
 
 
 def normal_email(email: str) -> str:
-    return email.strip().lower()
+    """The one spelling of an address that is stored, looked up and rate-limited: Unicode NFKC
+    (so a composed "í" and "i" + combining accent are one letter), without surrounding space,
+    case-folded whole ("Alice@Example.COM" is "alice@example.com"). Accents stay: "alíce" is
+    another address than "alice", and the column compares bytes, so it finds no other."""
+    return unicodedata.normalize("NFKC", email).strip().casefold()
 
 
 def digest(token: str) -> str:
@@ -46,6 +51,15 @@ def digest(token: str) -> str:
 
 
 BY_EMAIL = users.select().where(users.c.email == sa.bindparam("email"))
+BY_ID = users.select().where(users.c.id == sa.bindparam("id"))
+NEW_PASSWORD = (
+    users.update()
+    .where(users.c.id == sa.bindparam("user_id"))
+    .values(
+        password_hash=sa.bindparam("password_hash"),
+        session_version=users.c.session_version + 1,
+    )
+)
 ACTIVE_BY_ID = sa.select(users.c.id, users.c.email).where(
     users.c.id == sa.bindparam("id"), users.c.active
 )
@@ -54,6 +68,9 @@ END_SESSIONS = (
     users.update()
     .where(users.c.id == sa.bindparam("user_id"))
     .values(session_version=users.c.session_version + 1)
+)
+TOKEN_OF = ACTIVE_BY_ID.select_from(tokens.join(users)).where(
+    tokens.c.id == sa.bindparam("token_id")
 )
 BY_TOKEN = (
     sa.select(users.c.id, users.c.email, tokens.c.id.label("token_id"))
@@ -84,15 +101,31 @@ async def find_by_email(db: Database, email: str) -> Row | None:
     return await db.fetch_one(BY_EMAIL, {"email": normal_email(email)})
 
 
-async def active_user(db: Database, user_id: int) -> User | None:
-    row = await db.fetch_one(ACTIVE_BY_ID, {"id": user_id})
-    return None if row is None else User(row["id"], row["email"])
+async def find_by_id(db: Database, user_id: int) -> Row | None:
+    return await db.fetch_one(BY_ID, {"id": user_id})
+
+
+async def change_password(db: Database, user_id: int, password_hash: str) -> int:
+    """Store the new hash and end every session; the new session version, for the caller's."""
+    async with db.transaction():
+        await db.execute(NEW_PASSWORD, {"user_id": user_id, "password_hash": password_hash})
+        row = await db.fetch_one(BY_ID, {"id": user_id})
+    if row is None:  # deleted meanwhile
+        raise LookupError(f"There is no user {user_id}.")
+    version: int = row["session_version"]
+    return version
 
 
 async def session_user(db: Database, user_id: int, version: int) -> User | None:
     """The active user a session cookie names, unless they signed out since it was issued."""
     row = await db.fetch_one(IN_SESSION, {"id": user_id, "version": version})
     return None if row is None else User(row["id"], row["email"])
+
+
+async def token_user(db: Database, user_id: int, token_id: int) -> User | None:
+    """The active user, while their token `token_id` is not revoked."""
+    row = await db.fetch_one(TOKEN_OF, {"id": user_id, "token_id": token_id})
+    return None if row is None else User(row["id"], row["email"], token_id)
 
 
 async def end_sessions(db: Database, user_id: int) -> None:

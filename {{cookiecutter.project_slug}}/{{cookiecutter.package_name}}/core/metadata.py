@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 
 # Stable constraint names, so migrations can drop or alter them on every backend.
@@ -41,3 +42,14 @@ class Instant(sa.TypeDecorator[datetime]):
             raise TypeError(f"a point in time must be a datetime, not {type(value).__name__}")
         moment = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
         return moment if dialect.name == "postgresql" else moment.replace(tzinfo=None)
+
+
+def exact(length: int) -> sa.types.TypeEngine[str]:
+    """A string compared byte for byte on every backend: keys, digests, email addresses.
+
+    PostgreSQL and SQLite compare strings exactly already; MySQL's and MariaDB's default
+    collations would match "Key" to "key" and "alíce" to "alice", so there it is binary.
+    """
+    return sa.String(length).with_variant(
+        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+    )

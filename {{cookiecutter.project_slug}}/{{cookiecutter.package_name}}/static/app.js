@@ -236,6 +236,9 @@ async function refresh() {
 function connect() {
   const url = new URL(statusLine.dataset.socket, window.location.href);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  // The page's own cookie goes with the handshake (with accounts, it says who is signed in).
+  // A client without it would offer a ticket from /api/socket-tokens as subprotocols,
+  // new WebSocket(url, ["ticket", ticket]), never in the URL, which servers log.
   const socket = new WebSocket(url);
   let waiting = [];  // events that arrive while the list is fetched, applied after it
 

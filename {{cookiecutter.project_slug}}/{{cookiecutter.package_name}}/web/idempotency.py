@@ -2,7 +2,8 @@
 
 A client that got no answer, or a 503, cannot know whether its write was committed. If it sent
 a key, it may send the same request with the same key again: the key and the first answer are
-stored in the transaction of the write itself, so either both exist or neither does.
+stored in the transaction of the write itself, so either both exist or neither does. Keys are
+the caller's own (web/scoping.py): another caller's same key is another key.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import pydantic
 import sqlalchemy as sa
@@ -24,8 +25,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core.database import Database, DatabaseUnavailable, Row
-from ..core.metadata import Instant, metadata
+from ..core.metadata import Instant, exact, metadata
 from ..core.settings import Settings
+from . import scoping
 from .errors import RequestValidationError
 
 logger = logging.getLogger(__name__)
@@ -34,11 +36,14 @@ HEADER = "Idempotency-Key"
 
 # The first answer to each POST that carried an Idempotency-Key, so a retry gets it again.
 # Written in the transaction of the row it reports, so one exists exactly when the other does.
+# The key is the caller's (`scoping.columns()` are part of the primary key) and exact: "Key"
+# and "key" are two keys on every backend.
 keys = sa.Table(
     "idempotency_keys",
     metadata,
-    sa.Column("key", sa.String(200), primary_key=True),
-    sa.Column("request", sa.String(64), nullable=False),  # SHA-256 of the validated body
+    sa.Column("key", exact(200), nullable=False),
+    *scoping.columns(),
+    sa.Column("request", exact(64), nullable=False),  # SHA-256 of the validated body
     sa.Column("status", sa.Integer, nullable=False),
     sa.Column("location", sa.String(2000), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
@@ -50,12 +55,30 @@ keys = sa.Table(
         index=True,
     ),
 )
+# Each key is somebody's: whose it is belongs to the key, so it cannot be left out.
+for _column in scoping.columns():
+    keys.c[_column.name].nullable = False
+keys.append_constraint(sa.PrimaryKeyConstraint("key", *(c.name for c in scoping.columns())))
 
 ATTEMPTS = 3
 FORGET_EVERY_SECONDS = 600
 
 # The one read, built once (see database.py); writes are built per call with their values.
-FIND = keys.select().where(keys.c.key == bindparam("key"), keys.c.created_at >= bindparam("cutoff"))
+MINE = [keys.c.key == bindparam("key"), *scoping.where(keys)]
+FIND = keys.select().where(*MINE, keys.c.created_at >= bindparam("cutoff"))
+CLAIM = keys.insert().values(
+    key=bindparam("key"),
+    request=bindparam("request"),
+    status=0,
+    location="",
+    body="",
+    **scoping.values(),
+)
+ANSWERED = (
+    keys.update()
+    .where(*MINE)
+    .values(status=bindparam("status"), location=bindparam("location"), body=bindparam("body"))
+)
 
 
 class KeyHeader(BaseModel):
@@ -106,30 +129,27 @@ async def once(
     """`write`'s answer, stored under `key` in its transaction; or the stored one, replayed."""
     db: Database = request.state.database
     settings: Settings = request.state.settings
+    mine = {"key": key, **scoping.of(request)}
     fingerprint = hashlib.sha256(data.model_dump_json().encode()).hexdigest()
     cutoff = datetime.now(UTC) - timedelta(hours=settings.idempotency_key_hours)
     attempts = 0
     while True:
-        stored = await db.fetch_one(FIND, {"key": key, "cutoff": cutoff})
+        stored = await db.fetch_one(FIND, {**mine, "cutoff": cutoff})
         if stored is not None:
             return replay(stored, fingerprint), True
         if attempts:
             # The key may be stored but expired; delete it on its own, never inside the write's
             # transaction, where the DELETE's range lock deadlocks concurrent inserts on MySQL.
-            await forget(db, cutoff, key)
+            await forget(db, cutoff, mine)
         attempts += 1
         try:
             async with db.transaction():
                 # The key goes in first: a concurrent request with the same key waits here
                 # until this transaction ends, then fails on the duplicate and replays.
-                claim = keys.insert().values(key=key, request=fingerprint, status=0)
-                await db.execute(claim.values(location="", body=""))
+                await db.execute(CLAIM, {**mine, "request": fingerprint})
                 answer = await write()
-                await db.execute(
-                    keys.update()
-                    .where(keys.c.key == key)
-                    .values(status=answer.status, location=answer.location, body=answer.body)
-                )
+                values = {"status": answer.status, "location": answer.location, "body": answer.body}
+                await db.execute(ANSWERED, {**mine, **values})
             return answer, False
         except DatabaseUnavailable:
             raise
@@ -149,10 +169,14 @@ def replay(stored: Row, fingerprint: str) -> Answer:
     return Answer(stored["status"], stored["location"], stored["body"])
 
 
-async def forget(db: Database, cutoff: datetime, key: str | None = None) -> None:
-    """Delete the keys stored before `cutoff`: all of them, or only `key`."""
-    expired = keys.c.created_at < cutoff
-    await db.execute(keys.delete().where(expired if key is None else expired & (keys.c.key == key)))
+async def forget(db: Database, cutoff: datetime, mine: dict[str, Any] | None = None) -> None:
+    """Delete the keys stored before `cutoff`: all of them, or only the caller's key `mine`
+    (its "key" and `scoping.of` values)."""
+    expired = keys.delete().where(keys.c.created_at < cutoff)
+    if mine is None:
+        await db.execute(expired)
+    else:
+        await db.execute(expired.where(*MINE), mine)
 
 
 async def keep_forgetting(db: Database, hours: float) -> None:

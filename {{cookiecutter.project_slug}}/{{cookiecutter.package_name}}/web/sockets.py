@@ -141,7 +141,8 @@ async def stream(websocket: WebSocket) -> None:
     if not origin_allowed(websocket.headers.get("origin"), settings):
         await websocket.close()  # before accept(): the server answers 403 Forbidden
         return
-    await websocket.accept()
+    # The subprotocol the authentication chose from the client's offer, if any (a ticket's).
+    await websocket.accept(subprotocol=websocket.scope.get("subprotocol"))
     events: Events = websocket.state.events
     connections: set[Connection] = websocket.state.connections
     connection = Connection(websocket, settings)
