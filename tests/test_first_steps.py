@@ -55,14 +55,14 @@ def test_readme_first_steps_serve_the_app(tmp_path: Path, combination: str) -> N
     assert ("scripts/createdb" in steps) == (server is not None)
     accounts = context.get("auth") == "users"
     assert ("scripts/manage createuser" in steps) == accounts
-    shell = subprocess.Popen(
-        ["sh", "-e", "-c", steps], cwd=project, env=env, text=True, stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    assert shell.stdin is not None
     # No terminal here: createuser reads the first account's password from standard input.
-    shell.stdin.write("correct horse battery staple\n" if accounts else "")
-    shell.stdin.close()
+    typed = tmp_path / "typed"
+    typed.write_text("correct horse battery staple\n" if accounts else "")
+    with typed.open() as stdin:
+        shell = subprocess.Popen(
+            ["sh", "-e", "-c", steps], cwd=project, env=env, text=True, stdin=stdin,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        )
     try:
         wait_until_up(f"http://127.0.0.1:{port}/health/ready", shell, seconds=600)
     finally:
