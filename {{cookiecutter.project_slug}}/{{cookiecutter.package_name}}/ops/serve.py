@@ -5,11 +5,14 @@ Both servers stop on SIGTERM by closing idle keep-alive connections at once, so 
 client is writing on one at that moment gets no answer. Here SIGTERM first starts the drain
 (see `drain.py`) for SHUTDOWN_DRAIN_SECONDS, and only then reaches the server, which stops
 accepting, finishes what is in flight and runs the app's shutdown; it is killed if it is still
-running SHUTDOWN_GRACE_SECONDS after the SIGTERM. SIGINT (Ctrl-C) skips the drain.
+running SHUTDOWN_GRACE_SECONDS after the SIGTERM. SIGHUP (the terminal closed) stops it like
+SIGTERM, SIGINT (Ctrl-C) skips the drain, and if this process dies (`kill -9`) the kernel sends
+the server SIGTERM, so no server is left holding the port.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -35,6 +38,10 @@ KILL_MARGIN_SECONDS = 1.0
 CLOSING_SECONDS = 0.5
 
 
+# prctl(2)'s option: the signal this process gets when the thread that started it ends.
+PR_SET_PDEATHSIG = 1
+
+
 class PortInUse(Exception):
     """Something already listens on the address; the message says what to do."""
 
@@ -56,6 +63,15 @@ def check_port(host: str, port: int) -> None:
                 f"Port {port} on {host} is already in use ({exc.strerror}); stop the server "
                 "using it or set PORT to another port."
             ) from None
+
+
+def die_with(parent: int) -> None:
+    """In the server child before it runs: get SIGTERM when `parent` (this supervisor) dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        os._exit(1)  # Linux only, as the servers' options here are
+    if os.getppid() != parent:  # it died before the request was in place
+        os._exit(1)
 
 
 def server_environment(settings: Settings, folder: Path) -> dict[str, str]:
@@ -94,12 +110,16 @@ class Supervisor:
 
     def start(self, command: list[str]) -> None:
         # Its own session: a signal sent to this process's group reaches it only through here.
+        parent = os.getpid()
         self.server = subprocess.Popen(  # noqa: S603 - the command comes from scripts/start
-            command, env=server_environment(self.settings, self.folder), start_new_session=True
+            command,
+            env=server_environment(self.settings, self.folder),
+            start_new_session=True,
+            preexec_fn=lambda: die_with(parent),
         )
 
     def on_signal(self, signum: int, frame: object) -> None:
-        self.drain = self.drain and signum == signal.SIGTERM
+        self.drain = self.drain and signum in (signal.SIGTERM, signal.SIGHUP)
         self.stopping.set()
 
     def run(self) -> int:
@@ -144,7 +164,7 @@ def main(arguments: list[str]) -> int:
     logs.configure(settings.debug)
     with tempfile.TemporaryDirectory(prefix="serve-") as folder:
         supervisor = Supervisor(settings, Path(folder))
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             signal.signal(signum, supervisor.on_signal)
         supervisor.start(command)
         code = supervisor.run()

@@ -7,11 +7,12 @@ where `errors` lists each bad field of a request that failed validation.
 from __future__ import annotations
 
 import http
+import logging
 from typing import Any
 
 import pydantic
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ExceptionHandler
 
@@ -19,6 +20,10 @@ from ..core.database import DatabaseUnavailable
 from .responses import JSONResponse
 from .schemas import PATTERN_MESSAGES
 from .security import security_headers
+
+logger = logging.getLogger(__name__)
+
+ENDED_EARLY = "%s %s: the request ended before its body ended"
 
 # RFC 9110's names, which Python's own table only adopted in 3.13.
 TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
@@ -89,6 +94,13 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def client_disconnect(request: Request, exc: Exception) -> Response:
+    # The client went away mid-body, or the server could not read the body (a bad chunked
+    # encoding): the client's fault, and nobody may be listening for the answer.
+    logger.warning(ENDED_EARLY, request.method, request.url.path)
+    return problem(400, "The request body ended before it was complete.")
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
     # Starlette re-raises the exception after this response is sent, so the server logs it.
     # The response skips every middleware on its way out, so it brings its own headers.
@@ -101,5 +113,6 @@ handlers: dict[Any, ExceptionHandler] = {
     HTTPException: http_exception,
     RequestValidationError: request_validation,
     DatabaseUnavailable: database_unavailable,
+    ClientDisconnect: client_disconnect,
     Exception: server_error,
 }
