@@ -27,6 +27,7 @@ from pathlib import Path
 from ..core import logs
 from ..core.settings import Settings, SettingsError, load
 from .drain import stop_file
+from .protocol import HEAD_TIMEOUT_SECONDS
 
 logger = logging.getLogger(f"{__package__}.serve")  # not __main__, which it is when run
 
@@ -34,6 +35,10 @@ DRAIN_FILE = "draining"
 
 # Let the server finish on its own first: this much of the grace is kept for the kill.
 KILL_MARGIN_SECONDS = 1.0
+# Connections a Granian worker serves at once; past them it stops accepting. Request heads that
+# are never finished (slowloris) each hold one for HEAD_TIMEOUT_SECONDS, so it is kept well above
+# what one client can hold, and the descriptors it needs are raised by scripts/start.
+GRANIAN_CONNECTIONS = 8192
 # Between the end of the drain and the server's stop: for the app to close its WebSockets.
 CLOSING_SECONDS = 0.5
 
@@ -89,8 +94,11 @@ def server_environment(settings: Settings, folder: Path) -> dict[str, str]:
         "GRANIAN_WORKERS_KILL_TIMEOUT": str(graceful),
         "UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN": str(graceful),
         # uvicorn refuses a WebSocket message over this before buffering all of it (Granian
-        # has no such limit: there the app checks each message as it arrives, see live.py).
+        # has no such limit: there the app checks each message once it has arrived whole).
         "UVICORN_WS_MAX_SIZE": str(settings.websocket_max_size),
+        # Granian's limit on reading a request head (uvicorn's is `protocol.py`'s).
+        "GRANIAN_HTTP1_HEADER_READ_TIMEOUT": str(HEAD_TIMEOUT_SECONDS * 1000),
+        "GRANIAN_BACKPRESSURE": str(GRANIAN_CONNECTIONS),
         "GRANIAN_LOG_CONFIG": str(log_config),
         "UVICORN_LOG_CONFIG": str(log_config),
         # That configuration names this package, which the servers import only later.
