@@ -24,8 +24,8 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.elements import conv
 
 from {{ cookiecutter.package_name }}.core.database import is_missing_database, missing_database
-from {{ cookiecutter.package_name }}.core.settings import SettingsError, load
 from {{ cookiecutter.package_name }}.core.metadata import Instant
+from {{ cookiecutter.package_name }}.core.settings import SettingsError, load
 
 try:  # every feature, so a table change that breaks the app's code stops here
     from {{ cookiecutter.package_name }}.tables import metadata
@@ -66,7 +66,9 @@ def render_item(kind: str, item: Any, autogen: AutogenContext) -> str | Literal[
         return "sa.DateTime(timezone=True)"  # the app's type, without importing the app
     # A type read back from a database (a downgrade's) is the database's own spelling:
     # sa.DATETIME() on SQLite; written as SQLAlchemy's generic type instead.
-    read_back = type(item).__name__.isupper() or type(item).__module__.startswith("sqlalchemy.dialects.")
+    read_back = type(item).__name__.isupper() or type(item).__module__.startswith(
+        "sqlalchemy.dialects."
+    )
     if kind == "type" and read_back:
         try:
             return f"sa.{item.as_generic()!r}"

@@ -16,7 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ExceptionHandler
 
-from ..core.database import DatabaseUnavailable
+from ..core.database import DatabaseUnavailable, OutcomeUnknown
 from .responses import JSONResponse
 from .schemas import PATTERN_MESSAGES
 from .security import security_headers
@@ -94,6 +94,17 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def outcome_unknown(request: Request, exc: Exception) -> Response:
+    response = problem(
+        503,
+        "The database connection was lost while this write was committed, so it may or may not "
+        "have been stored. Retry with the same Idempotency-Key header to get its outcome without "
+        "writing twice; without one, look before writing again.",
+    )
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 async def client_disconnect(request: Request, exc: Exception) -> Response:
     # The client went away mid-body, or the server could not read the body (a bad chunked
     # encoding): the client's fault, and nobody may be listening for the answer.
@@ -113,6 +124,7 @@ handlers: dict[Any, ExceptionHandler] = {
     HTTPException: http_exception,
     RequestValidationError: request_validation,
     DatabaseUnavailable: database_unavailable,
+    OutcomeUnknown: outcome_unknown,
     ClientDisconnect: client_disconnect,
     Exception: server_error,
 }
