@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,3 +93,19 @@ def test_unreadable_bodies_are_400s_without_a_traceback(
     # what it read; a body cut short: the app's 400, if the server still sends it.
     assert bad_chunk.startswith(b"HTTP/1.1 400"), bad_chunk
     assert cut_short == b"" or cut_short.startswith(b"HTTP/1.1 400"), cut_short
+
+
+def test_a_request_head_left_unfinished_is_closed_within_seconds(
+    server: subprocess.Popen[bytes],
+) -> None:
+    port: int = server.port  # type: ignore[attr-defined]
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as connection:
+        connection.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        began = time.monotonic()
+        try:
+            while connection.recv(4096):  # a 408 first, perhaps; then the end
+                pass
+        except ConnectionResetError:
+            pass
+        closed_after = time.monotonic() - began
+    assert closed_after < 10, closed_after  # the limit is 5 s; uvicorn's own is none at all
