@@ -36,8 +36,14 @@ logger = logging.getLogger(__name__)
 Query = ClauseElement | str
 
 __all__ = [
-    "Database", "DatabaseMissing", "DatabaseUnavailable", "OutcomeUnknown", "Query", "Row",
-    "is_missing_database", "missing_database",
+    "Database",
+    "DatabaseMissing",
+    "DatabaseUnavailable",
+    "OutcomeUnknown",
+    "Query",
+    "Row",
+    "is_missing_database",
+    "missing_database",
 ]
 
 
