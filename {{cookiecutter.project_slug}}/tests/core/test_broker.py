@@ -169,8 +169,7 @@ async def test_a_broker_outage_ends_subscriptions_and_events_resume_after_it(
 
 
 def test_readiness_names_the_broker_and_sockets_are_told_to_reconnect(
-    caller: dict[str, str],
-    broker_url: str, channel: str, proxy: Proxy, database_url: str
+    caller: dict[str, str], broker_url: str, channel: str, proxy: Proxy, database_url: str
 ) -> None:
     settings = Settings(
         _env_file=None,
