@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -177,3 +178,31 @@ def test_start_refuses_a_port_in_use(
     ), message
     assert BANNERS[server] not in second.stdout + second.stderr
     assert still_served == 200
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.mark.parametrize(
+    ("server", "signum"),
+    [("granian", signal.SIGKILL), ("uvicorn", signal.SIGKILL), ("granian", signal.SIGHUP)],
+)
+def test_the_server_does_not_outlive_its_supervisor(
+    migrated: Path, project_env: dict[str, str], server: str, signum: signal.Signals
+) -> None:
+    """`kill -9` of scripts/start, or SIGHUP as when its terminal closes, stops the server
+    (its child, in a session of its own) within the grace period: the port is free again."""
+    served = serve(migrated, project_env, server, 1, **SHUTDOWN)
+    try:
+        served.process.send_signal(signum)  # scripts/start execs the supervisor: same process
+        deadline = time.monotonic() + GRACE_SECONDS
+        while not port_free(served.port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        freed = port_free(served.port)
+    finally:
+        if not port_free(served.port):  # the orphan this test looks for: end it
+            subprocess.run(["fuser", "-k", f"{served.port}/tcp"], check=False)
+        stop(served.process)
+    assert freed, f"port {served.port} still held {GRACE_SECONDS}s after {signum.name}"

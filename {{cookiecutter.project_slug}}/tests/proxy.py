@@ -22,12 +22,19 @@ class Proxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._hung = False
+        self._cut: bytes | None = None
 
     def start(self) -> None:
         self._call(self._start())
 
     def stop(self) -> None:
         self._call(self._stop())
+
+    def cut_after(self, marker: bytes) -> None:
+        """Once, when a client sends bytes containing `marker`: forward them, then drop that
+        client's connection before the server's answer reaches it. The server still runs the
+        statement (and commits it); the client cannot know."""
+        self._cut = marker
 
     def hang(self) -> None:
         """Keep every connection open but forward nothing, like a server that froze."""
@@ -80,16 +87,27 @@ class Proxy:
             return
         self._writers.add(upstream_writer)
         await asyncio.gather(
-            self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
+            self._pipe(reader, upstream_writer, client=writer), self._pipe(upstream_reader, writer)
         )
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        client: asyncio.StreamWriter | None = None,  # set on the client's side: it may be cut
+    ) -> None:
         try:
             while data := await reader.read(65536):
                 if self._hung:
                     continue
                 writer.write(data)
                 await writer.drain()
+                if client is not None and self._cut is not None and self._cut in data:
+                    self._cut = None
+                    client.transport.abort()
+                    # The server's side ends later, gently: a reset could drop what it was sent.
+                    await asyncio.sleep(1)
+                    break
         except (ConnectionError, OSError):
             pass
         finally:

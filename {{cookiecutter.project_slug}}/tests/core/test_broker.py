@@ -210,3 +210,37 @@ def test_readiness_names_the_broker_and_sockets_are_told_to_reconnect(
             assert socket.receive_json() == {"type": "pong"}
             note = client.post("/api/notes", json={"title": "After the outage"}).json()
             assert socket.receive_json()["note"] == note
+
+
+def test_a_broker_that_stops_answering_delays_a_write_at_most_the_timeout(
+    caller: dict[str, str], broker_url: str, channel: str, proxy: Proxy, database_url: str
+) -> None:
+    settings = Settings(  # BROADCAST_TIMEOUT left at its default
+        _env_file=None,
+        database_url=database_url,
+        allowed_hosts=("testserver",),
+        broadcast_url=through(broker_url, proxy),
+        broadcast_channel=channel,
+    )
+    app = create_app(settings)
+    with TestClient(app, headers=caller) as client:
+        with client.websocket_connect("/ws/notes") as socket:
+            socket.send_json({"type": "ping"})
+            assert socket.receive_json() == {"type": "pong"}
+            proxy.hang()  # connections stay open; nothing is answered
+            began = time.monotonic()
+            written = client.post("/api/notes", json={"title": "While the broker hangs"})
+            took = time.monotonic() - began
+            assert written.status_code == 201, written.text
+            assert took < settings.broadcast_timeout + 1, took
+            with pytest.raises(WebSocketDisconnect) as closed:
+                socket.receive_json()
+            assert closed.value.code == 1012  # the event feed was interrupted: reconnect
+
+        answer = client.get("/health/ready")
+        assert answer.status_code == 503
+        assert "broker is unreachable" in answer.json()["detail"]
+        with client.websocket_connect("/ws/notes") as socket:
+            with pytest.raises(WebSocketDisconnect) as closed:
+                socket.receive_json()
+            assert closed.value.code == 1013

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import pytest
 from alembic import command
@@ -13,6 +16,7 @@ from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.core.database import Database
 from {{ cookiecutter.package_name }}.core.settings import Settings
 
 from ..conftest import alembic_config, fresh_database_url
@@ -189,3 +193,65 @@ def test_a_write_refused_in_an_outage_is_stored_by_its_retry(
 
     assert "idempotent-replayed" not in retried.headers
     assert client.get("/api/notes", params={"total": "true"}).json()["total"] == 1
+
+
+def stored(database_url: str, title: str) -> int:
+    async def count() -> int:
+        database = Database(database_url)
+        await database.connect()
+        try:
+            found: int = await database.fetch_val(
+                "SELECT COUNT(*) FROM notes WHERE title = :title", {"title": title}
+            )
+        finally:
+            await database.disconnect()
+        return found
+
+    return asyncio.run(count())
+
+
+# Where a write's connection is cut: after the COMMIT of a write with a key, after the
+# statements inside its transaction, and after a write committed on its own (no key).
+CUTS = [
+    (b"COMMIT", True),
+    (b"INSERT INTO idempotency_keys", True),
+    (b"INSERT INTO notes", True),
+    (b"UPDATE idempotency_keys", True),
+    (b"INSERT INTO notes", False),
+]
+
+
+def test_a_write_cut_during_its_commit_says_its_outcome_is_unknown(
+    client: TestClient, proxy: Proxy, database_url: str
+) -> None:
+    """Every 2xx was stored, every plain 503 was not, an unknown outcome says so, and a retry
+    with the same key ends with exactly one note."""
+    if make_url(database_url).get_backend_name() == "mysql":
+        # Known gap: the connection whose COMMIT was cut stays checked out of aiomysql's pool,
+        # so the app's shutdown (the pool's close) then waits for it for good.
+        pytest.skip("a COMMIT cut on MySQL/MariaDB leaks its pool connection (to be fixed)")
+    proxy.start()
+    eventually(lambda: client.get("/api/notes"), 200)
+    unknown_but_stored = 0
+    for number, (marker, with_key) in enumerate(CUTS):
+        title = f"cut {number} {uuid.uuid4()}"
+        headers = {"Idempotency-Key": str(uuid.uuid4())} if with_key else {}
+        proxy.cut_after(marker)
+        answer = client.post("/api/notes", json={"title": title}, headers=headers)
+        rows = stored(database_url, title)
+        if answer.status_code == 201:
+            assert rows == 1, (marker, answer.text)
+        else:
+            assert_unavailable(answer)
+            assert answer.headers["retry-after"].isdigit()
+            if "may or may not" in answer.json()["detail"]:
+                assert "Idempotency-Key" in answer.json()["detail"]
+                unknown_but_stored += rows
+            else:
+                assert rows == 0, (marker, answer.text)  # a plain 503 wrote nothing
+        if with_key:
+            retry = partial(client.post, "/api/notes", json={"title": title}, headers=headers)
+            retried = eventually(retry, 201)
+            assert retried.status_code == 201, retried.text
+            assert stored(database_url, title) == 1, marker
+    assert unknown_but_stored >= 1  # the cut after COMMIT at least: committed, answered 503

@@ -71,7 +71,7 @@ def test_delete_removes_the_note(client: TestClient, app: Starlette) -> None:
 
 
 @pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
-@pytest.mark.parametrize("note_id", [999, 0, 2**31, 10**10 - 1])
+@pytest.mark.parametrize("note_id", [999, 0, 2**31 - 1])
 def test_missing_note_is_a_json_404(
     client: TestClient, app: Starlette, method: str, note_id: int
 ) -> None:

@@ -78,7 +78,7 @@ class Subscription:
 
 
 class Events:
-    def __init__(self, url: str, channel: str = "notes", timeout: float = 5.0) -> None:
+    def __init__(self, url: str, channel: str = "notes", timeout: float = 1.0) -> None:
         self.broker = broker_for(url, channel, timeout)
         self.timeout = timeout
         self.subscriptions: set[Subscription] = set()
@@ -127,6 +127,7 @@ class Events:
                 self.broker.name,
                 exc,
             )
+            self._lost(exc)
 
     async def ping(self) -> None:
         """Raise `EventsUnavailable` unless the broker answers and this process is subscribed."""
@@ -138,6 +139,7 @@ class Events:
             async with asyncio.timeout(self.timeout):
                 await self.broker.ping()
         except Exception as exc:  # whatever the driver raises
+            self._lost(exc)
             raise EventsUnavailable(f"The {self.broker.name} broker is unreachable.") from exc
 
     @asynccontextmanager
@@ -166,6 +168,18 @@ class Events:
                 subscription.queue.get_nowait()
                 subscription.put(None)
         self.subscriptions.clear()
+
+    def _lost(self, exc: Exception) -> None:
+        """A publish or ping failed while the subscription looked fine: a broker that accepts
+        but no longer answers leaves a subscriber waiting in silence, so end the subscriptions
+        (their sockets are told to reconnect) and subscribe again from scratch."""
+        if self.broker is None or self._listener is None or not self.listening.is_set():
+            return
+        logger.warning("The %s broker stopped answering (%r); reconnecting", self.broker.name, exc)
+        self.listening.clear()
+        self._end_subscriptions()
+        self._listener.cancel()
+        self._listener = asyncio.create_task(self._listen_forever(self.broker))
 
     async def _listen_forever(self, broker: Broker) -> None:
         delay = RETRY_FIRST

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     forwarded_allow_ips: CommaSeparated = ()
     broadcast_url: str = "memory://"
     broadcast_channel: str = Field("notes", pattern=r"^[A-Za-z0-9_.:-]{1,63}$")
-    broadcast_timeout: float = Field(5.0, gt=0, le=60)
+    broadcast_timeout: float = Field(1.0, gt=0, le=60)
     web_concurrency: int = Field(1, ge=1, le=256)  # read by scripts/start too
     max_body_size: int = Field(128 * 1024, ge=1024, le=2**30)
     cors_allow_origins: CommaSeparated = ()

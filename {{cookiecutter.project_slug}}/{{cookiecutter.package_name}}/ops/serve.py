@@ -5,11 +5,14 @@ Both servers stop on SIGTERM by closing idle keep-alive connections at once, so 
 client is writing on one at that moment gets no answer. Here SIGTERM first starts the drain
 (see `drain.py`) for SHUTDOWN_DRAIN_SECONDS, and only then reaches the server, which stops
 accepting, finishes what is in flight and runs the app's shutdown; it is killed if it is still
-running SHUTDOWN_GRACE_SECONDS after the SIGTERM. SIGINT (Ctrl-C) skips the drain.
+running SHUTDOWN_GRACE_SECONDS after the SIGTERM. SIGHUP (the terminal closed) stops it like
+SIGTERM, SIGINT (Ctrl-C) skips the drain, and if this process dies (`kill -9`) the kernel sends
+the server SIGTERM, so no server is left holding the port.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -25,6 +28,7 @@ from ..core import logs
 from ..core.settings import Settings, SettingsError, load
 from . import metrics
 from .drain import stop_file
+from .protocol import HEAD_TIMEOUT_SECONDS
 
 logger = logging.getLogger(f"{__package__}.serve")  # not __main__, which it is when run
 
@@ -32,8 +36,16 @@ DRAIN_FILE = "draining"
 
 # Let the server finish on its own first: this much of the grace is kept for the kill.
 KILL_MARGIN_SECONDS = 1.0
+# Connections a Granian worker serves at once; past them it stops accepting. Request heads that
+# are never finished (slowloris) each hold one for HEAD_TIMEOUT_SECONDS, so it is kept well above
+# what one client can hold, and the descriptors it needs are raised by scripts/start.
+GRANIAN_CONNECTIONS = 8192
 # Between the end of the drain and the server's stop: for the app to close its WebSockets.
 CLOSING_SECONDS = 0.5
+
+
+# prctl(2)'s option: the signal this process gets when the thread that started it ends.
+PR_SET_PDEATHSIG = 1
 
 
 class PortInUse(Exception):
@@ -59,6 +71,15 @@ def check_port(host: str, port: int) -> None:
             ) from None
 
 
+def die_with(parent: int) -> None:
+    """In the server child before it runs: get SIGTERM when `parent` (this supervisor) dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        os._exit(1)  # Linux only, as the servers' options here are
+    if os.getppid() != parent:  # it died before the request was in place
+        os._exit(1)
+
+
 def server_environment(settings: Settings, folder: Path) -> dict[str, str]:
     """The child's environment: where the drain signal appears, and the servers' own options."""
     # The server's own limit ends before this supervisor's, which then kills what is left.
@@ -74,8 +95,11 @@ def server_environment(settings: Settings, folder: Path) -> dict[str, str]:
         "GRANIAN_WORKERS_KILL_TIMEOUT": str(graceful),
         "UVICORN_TIMEOUT_GRACEFUL_SHUTDOWN": str(graceful),
         # uvicorn refuses a WebSocket message over this before buffering all of it (Granian
-        # has no such limit: there the app checks each message as it arrives, see live.py).
+        # has no such limit: there the app checks each message once it has arrived whole).
         "UVICORN_WS_MAX_SIZE": str(settings.websocket_max_size),
+        # Granian's limit on reading a request head (uvicorn's is `protocol.py`'s).
+        "GRANIAN_HTTP1_HEADER_READ_TIMEOUT": str(HEAD_TIMEOUT_SECONDS * 1000),
+        "GRANIAN_BACKPRESSURE": str(GRANIAN_CONNECTIONS),
         "GRANIAN_LOG_CONFIG": str(log_config),
         "UVICORN_LOG_CONFIG": str(log_config),
         # That configuration names this package, which the servers import only later.
@@ -95,12 +119,16 @@ class Supervisor:
 
     def start(self, command: list[str]) -> None:
         # Its own session: a signal sent to this process's group reaches it only through here.
+        parent = os.getpid()
         self.server = subprocess.Popen(  # noqa: S603 - the command comes from scripts/start
-            command, env=server_environment(self.settings, self.folder), start_new_session=True
+            command,
+            env=server_environment(self.settings, self.folder),
+            start_new_session=True,
+            preexec_fn=lambda: die_with(parent),
         )
 
     def on_signal(self, signum: int, frame: object) -> None:
-        self.drain = self.drain and signum == signal.SIGTERM
+        self.drain = self.drain and signum in (signal.SIGTERM, signal.SIGHUP)
         self.stopping.set()
 
     def run(self) -> int:
@@ -145,7 +173,7 @@ def main(arguments: list[str]) -> int:
     logs.configure(settings.debug)
     with tempfile.TemporaryDirectory(prefix="serve-") as folder:
         supervisor = Supervisor(settings, Path(folder))
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             signal.signal(signum, supervisor.on_signal)
         os.environ.update(metrics.environment(settings, Path(folder)))  # before the server
         supervisor.start(command)

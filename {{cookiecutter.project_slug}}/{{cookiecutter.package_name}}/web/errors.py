@@ -7,18 +7,23 @@ where `errors` lists each bad field of a request that failed validation.
 from __future__ import annotations
 
 import http
+import logging
 from typing import Any
 
 import pydantic
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ExceptionHandler
 
-from ..core.database import DatabaseUnavailable
+from ..core.database import DatabaseUnavailable, OutcomeUnknown
 from .responses import JSONResponse
 from .schemas import PATTERN_MESSAGES
 from .security import security_headers
+
+logger = logging.getLogger(__name__)
+
+ENDED_EARLY = "%s %s: the request ended before its body ended"
 
 # RFC 9110's names, which Python's own table only adopted in 3.13.
 TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
@@ -89,6 +94,24 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def outcome_unknown(request: Request, exc: Exception) -> Response:
+    response = problem(
+        503,
+        "The database connection was lost while this write was committed, so it may or may not "
+        "have been stored. Retry with the same Idempotency-Key header to get its outcome without "
+        "writing twice; without one, look before writing again.",
+    )
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+async def client_disconnect(request: Request, exc: Exception) -> Response:
+    # The client went away mid-body, or the server could not read the body (a bad chunked
+    # encoding): the client's fault, and nobody may be listening for the answer.
+    logger.warning(ENDED_EARLY, request.method, request.url.path)
+    return problem(400, "The request body ended before it was complete.")
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
     # Starlette re-raises the exception after this response is sent, so the server logs it.
     # The response skips every middleware on its way out, so it brings its own headers.
@@ -101,5 +124,7 @@ handlers: dict[Any, ExceptionHandler] = {
     HTTPException: http_exception,
     RequestValidationError: request_validation,
     DatabaseUnavailable: database_unavailable,
+    OutcomeUnknown: outcome_unknown,
+    ClientDisconnect: client_disconnect,
     Exception: server_error,
 }

@@ -26,12 +26,13 @@ from collections.abc import Iterable
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..core import logs
 from ..ops.drain import Drain
-from .errors import problem
+from .errors import ENDED_EARLY, problem
 from .security import security_headers
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,12 @@ class Guard:
                 await self.app(scope, receive, send)
             else:
                 await self.app(scope, self.limited(receive, length), send_with_headers)
+        except ClientDisconnect:  # read by a middleware past the app's error handlers
+            logger.warning(ENDED_EARLY, scope.get("method"), scope["path"])
+            if not started:
+                await problem(400, "The request body ended before it was complete.")(
+                    scope, receive, send_with_headers
+                )
         except Exception:
             # Logged here, with the request id; not raised on, so the server logs it no second
             # time.

@@ -25,13 +25,27 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 Model = TypeVar("Model", bound=pydantic.BaseModel)
 
 
-class IdConvertor(Convertor[int]):
-    """Row ids in paths, `{id:id}`: at most ten digits, so no path reaches `int()`'s limit.
+def up_to(limit: int) -> str:
+    """A regular expression for the decimal numbers 0 to `limit`, without leading zeros."""
+    digits = str(limit)
+    # Every shorter number, then those as long as `limit` that are below it at some place.
+    parts = ["[1-9]" + "[0-9]?" * (len(digits) - 2), "0"] if len(digits) > 1 else []
+    for place, digit in enumerate(digits):
+        lowest = 1 if place == 0 and len(digits) > 1 else 0
+        if int(digit) > lowest:
+            rest = len(digits) - place - 1
+            parts.append(f"{digits[:place]}[{lowest}-{int(digit) - 1}]" + "[0-9]" * rest)
+    return "|".join([*parts, digits])
 
-    A longer number matches no route and is a 404, like any id without a row.
+
+class IdConvertor(Convertor[int]):
+    """Row ids in paths, `{id:id}`: only numbers an id column can hold (up to MAX_ID).
+
+    A larger number matches no route and is a 404, like any id without a row, before it can
+    reach a database driver that would overflow on it.
     """
 
-    regex = "[0-9]{1,10}"
+    regex = f"(?:{up_to(MAX_ID)})"
     schema: ClassVar[dict[str, Any]] = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 
     def convert(self, value: str) -> int:
