@@ -366,6 +366,11 @@ def signed_up(browser: Browser, server: str, email: str, console: list[str]) -> 
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", "correct horse battery staple")
     page.click("#sign-up button[type=submit]")
+    # The same answer whether or not the address had an account: then one signs in.
+    page.wait_for_selector("#sign-in")
+    page.fill("#sign-in input[name=email]", email)
+    page.fill("#sign-in input[name=password]", "correct horse battery staple")
+    page.click("#sign-in button[type=submit]")
     page.wait_for_selector("#status:text('Live')")
     return page
 

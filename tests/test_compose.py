@@ -88,14 +88,17 @@ def moment(stamp: object) -> datetime:
 
 
 def sign_up(client: httpx.Client, base: str) -> httpx.Response:
-    form = client.get(f"{base}/sign-up")
-    assert form.status_code == 200, form.text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-    assert token, form.text
-    return client.post(f"{base}/sign-up", data={
-        "csrf_token": token.group(1), "email": f"{secrets.token_hex(4)}@example.com",
-        "password": secrets.token_urlsafe(12),
-    })
+    """Sign up, then in (sign-up answers the same whether or not the address had an account):
+    the sign-in's answer, which sets the session cookie."""
+    fields = {"email": f"{secrets.token_hex(4)}@example.com", "password": secrets.token_urlsafe(12)}
+    for form in ("sign-up", "sign-in"):
+        page = client.get(f"{base}/{form}")
+        assert page.status_code == 200, page.text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token, page.text
+        answer = client.post(f"{base}/{form}", data={"csrf_token": token.group(1), **fields})
+        assert answer.status_code == 303, answer.text
+    return answer
 
 
 def first_answer(client: httpx.Client, url: str, seconds: float = 60) -> None:
