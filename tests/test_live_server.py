@@ -225,9 +225,11 @@ def test_client_that_stops_reading_is_dropped_and_memory_stays_flat(
             client.post("/api/notes", json={"title": f"note {number}", "body": EVENT_BODY})
         grown = memory(served.process.pid, "VmRSS") - before
 
-    # Kept for the client, the events would take about 17 MiB.
+    # Kept for the client, the events would take about 17 MiB. What grows besides (5-7 MiB over
+    # 2,000 writes here: SQLite's page caches over 18 MiB of new rows, the allocator) is not
+    # theirs; half of them would be.
     published = 2000 * len(EVENT_BODY) // 1024
-    assert grown < published / 4, f"RSS grew {grown} KiB while {published} KiB was published"
+    assert grown < published / 2, f"RSS grew {grown} KiB while {published} KiB was published"
     # The server hung up long ago; past the socket buffers, not even a close frame fits.
     frames = drain(stalled, received)
     assert 0 < len(frames) < 2000 / 4
