@@ -1,4 +1,4 @@
-"""A rendered project's Lambda zip, built with its README's own commands, and its handler run
+"""A rendered project's Lambda zip, built with its docs/deploy.md's own commands, and its handler run
 from the unzipped bundle in an interpreter that sees only the bundle and the standard library.
 
 Used by tests/test_lambda.py and benchmarks/lambda_cold.py.
@@ -20,17 +20,17 @@ PROBE = Path(__file__).with_name("lambda_probe.py")
 HOST = "abc123.execute-api.eu-west-1.amazonaws.com"  # the probe's API Gateway domain
 
 
-def build_commands(readme: str) -> str:
-    """The README's first shell block under "AWS Lambda": the one that builds lambda.zip."""
-    section = readme[readme.index("### AWS Lambda") :]
+def build_commands(deploy: str) -> str:
+    """docs/deploy.md's first shell block under "AWS Lambda": the one that builds lambda.zip."""
+    section = deploy[deploy.index("\n## AWS Lambda\n") :]
     found = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
-    assert found is not None and "lambda.zip" in found.group(1), "no build block in the README"
+    assert found is not None and "lambda.zip" in found.group(1), "no build block in docs/deploy.md"
     return found.group(1)
 
 
 def build(project: Path, env: Mapping[str, str], folder: Path) -> tuple[Path, Path]:
-    """Run the README's build block in `project`; return the zip and where it was unzipped."""
-    commands = build_commands((project / "README.md").read_text())
+    """Run docs/deploy.md's build block in `project`; return the zip and where it was unzipped."""
+    commands = build_commands((project / "docs" / "deploy.md").read_text())
     run(["sh", "-ec", commands], cwd=project, env=env, timeout=600)
     archive = project / "lambda.zip"
     bundle = folder / "bundle"

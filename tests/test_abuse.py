@@ -37,7 +37,7 @@ def server(
 GRANIAN_BUFFERS = pytest.mark.xfail(
     strict=True,
     reason="Granian 2.8.7 reads a whole WebSocket message (up to 64 MiB) before the app sees "
-    "it and has no option to limit it (README: Live updates)",
+    "it and has no option to limit it (docs/live-events.md: Limits)",
 )
 
 

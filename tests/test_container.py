@@ -319,11 +319,11 @@ def test_compose_brings_up_the_sqlite_project(
 
 
 def container_commands(project: Path) -> list[str]:
-    """The shell lines of the README's container block (under "## Deploy")."""
-    readme = (project / "README.md").read_text()
-    section = readme[readme.index("\n## Deploy\n") :]
+    """The shell lines of docs/deploy.md's container block (under "## The image")."""
+    deploy = (project / "docs" / "deploy.md").read_text()
+    section = deploy[deploy.index("\n## The image\n") :]
     block = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
-    assert block is not None, "no sh block in the Deploy section"
+    assert block is not None, "no sh block in docs/deploy.md's image section"
     return block.group(1).splitlines()
 
 
@@ -347,7 +347,7 @@ def on_this_machine(line: str, tag: str, port: int) -> str:
 def test_readme_container_commands_run_as_written(
     tmp_path: Path, podman_env: dict[str, str], certificate_authority: Any
 ) -> None:
-    """With accounts (the run needs SECRET_KEY) on SQLite (the file in a volume): the README's
+    """With accounts (the run needs SECRET_KEY) on SQLite (the file in a volume): docs/deploy.md's
     build, migration and run, then the image's health check, over HTTP and with TLS on."""
     project = render(tmp_path, **COMBINATIONS["users-sqlite"])
     lines = container_commands(project)
@@ -359,7 +359,7 @@ def test_readme_container_commands_run_as_written(
     base_image(podman_env)
     tag, port = f"tpl-readme-{secrets.token_hex(4)}", free_port()
     script = "\n".join(on_this_machine(line, tag, port) for line in lines)
-    # The shell the README's commands run in: the user's, without the app's settings.
+    # The shell docs/deploy.md's commands run in: the user's, without the app's settings.
     env = {key: value for key, value in podman_env.items()
            if key not in {"DATABASE_URL", "SECRET_KEY", "ALLOWED_HOSTS", "BROADCAST_URL"}}
     issued = certificate_authority.issue_cert("127.0.0.1", "localhost")

@@ -52,10 +52,20 @@ def require_tool(name: str) -> str:
     return found
 
 
-def deploy_section(readme: str) -> str:
-    """The README's "Deploy" section: the container image, then a part per target chosen."""
-    start = readme.index("\n## Deploy\n")
-    return readme[start : readme.index("\n## ", start + 1)]
+def deploy_doc(project: Path) -> str:
+    """docs/deploy.md: the container image and compose, then a section per target chosen."""
+    return (project / "docs" / "deploy.md").read_text()
+
+
+# The sections of docs/deploy.md that every project has; the others are the targets'.
+COMMON_SECTIONS = ["## The image", "## Compose"]
+
+
+def target_headings(deploy: str) -> list[str]:
+    return [
+        line for line in deploy.splitlines()
+        if line.startswith("## ") and line not in COMMON_SECTIONS
+    ]
 
 
 def test_every_option_off_leaves_no_deployment_file(tmp_path: Path) -> None:
@@ -69,7 +79,7 @@ def test_every_option_off_leaves_no_deployment_file(tmp_path: Path) -> None:
     dependencies = tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"]
     assert not any(requirement.startswith("mangum") for requirement in dependencies)
     readme = (project / "README.md").read_text()
-    assert "### " not in deploy_section(readme) and ".github/" not in readme
+    assert target_headings(deploy_doc(project)) == [] and ".github/" not in readme
 
 
 def test_every_option_on_renders_its_files(tmp_path: Path) -> None:
@@ -85,10 +95,10 @@ def test_every_option_on_renders_its_files(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("context", "heading", "commands"),
     [
-        ({"process_manager": "systemd"}, "### systemd", ["sudo systemctl enable --now my-service"]),
+        ({"process_manager": "systemd"}, "## systemd", ["sudo systemctl enable --now my-service"]),
         (
             {"kubernetes": "yes", "broadcast": "redis"},
-            "### Kubernetes",
+            "## Kubernetes",
             [
                 "kubectl apply -k deploy/kubernetes/overlays/production -l "
                 "'app.kubernetes.io/component!=web'",
@@ -97,8 +107,8 @@ def test_every_option_on_renders_its_files(tmp_path: Path) -> None:
                 "kubectl -n my-service rollout status deployment/my-service",
             ],
         ),
-        ({"lambda": "yes"}, "### AWS Lambda", ["--handler my_service.ops.aws_lambda.handler"]),
-        ({"paas": "yes"}, "### PaaS", ["git push heroku main"]),
+        ({"lambda": "yes"}, "## AWS Lambda", ["--handler my_service.ops.aws_lambda.handler"]),
+        ({"paas": "yes"}, "## PaaS", ["git push heroku main"]),
     ],
     ids=["systemd", "kubernetes", "lambda", "paas"],
 )
@@ -107,9 +117,8 @@ def test_readme_deploy_section_has_the_chosen_target_only(
 ) -> None:
     project = render(tmp_path, database="postgresql", **context)
 
-    readme = (project / "README.md").read_text()
-    deploy = deploy_section(readme)
-    headings = [line for line in deploy.splitlines() if line.startswith("### ")]
+    deploy = deploy_doc(project)
+    headings = target_headings(deploy)
     assert len(headings) == 1 and headings[0].startswith(heading), headings
     for command in commands:
         assert command in deploy
@@ -118,9 +127,9 @@ def test_readme_deploy_section_has_the_chosen_target_only(
 def test_lambda_readme_says_what_does_not_work(tmp_path: Path) -> None:
     project = render(tmp_path, **{"lambda": "yes"})
 
-    readme = (project / "README.md").read_text()
-    assert "**WebSockets**: an HTTP API cannot carry `/ws/notes`" in readme
-    assert "**SQLite**: a function's disk is per instance and temporary" in readme
+    deploy = deploy_doc(project)
+    assert "**WebSockets**: an HTTP API cannot carry `/ws/notes`" in deploy
+    assert "**SQLite**: a function's disk is per instance and temporary" in deploy
 
 
 def unit_settings(path: Path) -> dict[str, list[str]]:
@@ -213,7 +222,7 @@ def test_kubernetes_overlays_build_and_match_the_schemas(
         assert kinds["Namespace"]["metadata"]["name"] == namespace
         assert {document["metadata"].get("namespace") for document in documents if
                 document["kind"] != "Namespace"} == {namespace}
-        # What the README's first apply selects (component!=web) is what the Job needs.
+        # What docs/deploy.md's first apply selects (component!=web) is what the Job needs.
         labels = {kind: document["metadata"].get("labels", {}) for kind, document in kinds.items()}
         assert {kind for kind, label in labels.items()
                 if label.get("app.kubernetes.io/component") == "web"} == web
@@ -266,7 +275,7 @@ def test_with_accounts_every_target_asks_for_a_secret_key(tmp_path: Path) -> Non
     assert "SECRET_KEY=$(python3 -c" in workflow
     for target in ("kubectl -n my-service create secret", "heroku config:set SECRET_KEY",
                    "SECRET_KEY=..."):
-        assert target in deploy_section((project / "README.md").read_text()), target
+        assert target in deploy_doc(project), target
 
 
 def test_kubernetes_deployment_probes_drain_and_rollout(tmp_path: Path) -> None:
@@ -288,7 +297,7 @@ def test_kubernetes_deployment_probes_drain_and_rollout(tmp_path: Path) -> None:
     # Readiness answers 503 after READINESS_TIMEOUT; the probe must wait longer than that.
     assert readiness["timeoutSeconds"] > float(settings["READINESS_TIMEOUT"])
     assert liveness["timeoutSeconds"] > 1
-    # The drain outlasts the time the probe takes to notice (the README's rule), the server
+    # The drain outlasts the time the probe takes to notice (docs/shutdown.md's rule), the server
     # has time after it (the app's own rule), and the whole stop, after preStop, ends before
     # the kubelet's SIGKILL.
     drain = float(settings["SHUTDOWN_DRAIN_SECONDS"])
@@ -298,8 +307,8 @@ def test_kubernetes_deployment_probes_drain_and_rollout(tmp_path: Path) -> None:
     pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[0] == "sleep"
     assert pod["spec"]["terminationGracePeriodSeconds"] > float(pre_stop[1]) + grace
-    readme = (project / "README.md").read_text()
-    assert "Make it longer than your load balancer needs to notice" in readme
+    shutdown = (project / "docs" / "shutdown.md").read_text()
+    assert "Make it longer than your load balancer needs to notice" in shutdown
     assert {"cpu", "memory"} <= set(container["resources"]["requests"])
     assert {"cpu", "memory"} <= set(container["resources"]["limits"])
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True

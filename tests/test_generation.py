@@ -280,9 +280,10 @@ def test_env_example_documents_every_account_setting(tmp_path: Path) -> None:
     assert {name.upper() for name in fields} == documented
 
 
-def layout_tree(readme: str) -> set[str]:
-    """The paths the README's Layout block lists: folders end with "/"."""
-    block = readme.split("## Layout\n", 1)[1].split("```\n", 2)[1]
+def layout_tree(text: str, heading: str = "# Layout\n") -> set[str]:
+    """The paths a Layout block lists (docs/layout.md's, or the README's short one): folders
+    end with "/"."""
+    block = text.split(heading, 1)[1].split("```\n", 2)[1]
     listed, parents = set(), []
     for line in block.splitlines():
         indent = len(line) - len(line.lstrip())
@@ -296,9 +297,9 @@ def layout_tree(readme: str) -> set[str]:
 
 
 @pytest.mark.parametrize("combination", ["sqlite", "users-sqlite", "mysql", "deploy-all"])
-def test_readme_layout_matches_the_files(tmp_path: Path, combination: str) -> None:
+def test_layout_doc_matches_the_files(tmp_path: Path, combination: str) -> None:
     project = render(tmp_path, **COMBINATIONS[combination])
-    listed = layout_tree((project / "README.md").read_text())
+    listed = layout_tree((project / "docs" / "layout.md").read_text())
     package = project / "my_service"
     # Every module and folder of the package, but what the folders of templates and static
     # files hold.
@@ -312,6 +313,24 @@ def test_readme_layout_matches_the_files(tmp_path: Path, combination: str) -> No
     assert {path for path in listed if path.startswith("my_service/")} == shown | {"my_service/"}
     for path in listed:
         assert (project / path).exists(), path
+
+
+@pytest.mark.parametrize("combination", sorted(COMBINATIONS))
+def test_readme_is_short_and_its_links_and_layout_hold(tmp_path: Path, combination: str) -> None:
+    """A newcomer's page: at most 150 lines; the rest is in docs/, every file of it linked, and
+    every link and every path of its short layout there."""
+    project = render(tmp_path, **COMBINATIONS[combination])
+    readme = (project / "README.md").read_text()
+
+    assert len(readme.splitlines()) <= 150, len(readme.splitlines())
+    linked = set(re.findall(r"\]\((docs/[^)#]+)", readme))
+    assert linked == {f"docs/{path.name}" for path in (project / "docs").iterdir()}
+    for path in layout_tree(readme, heading="## Layout\n"):
+        assert (project / path).exists(), path
+    # The docs link each other by file name: every such link names a file that was rendered.
+    for doc in (project / "docs").glob("*.md"):
+        for target in re.findall(r"\]\(([\w-]+\.md)", doc.read_text()):
+            assert (project / "docs" / target).is_file(), f"{doc.name} links {target}"
 
 
 @pytest.mark.parametrize("combination", ["users-sqlite", "deploy-all"])

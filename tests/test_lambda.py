@@ -1,4 +1,4 @@
-"""The AWS Lambda zip: built from uv.lock with the rendered README's own commands, without the
+"""The AWS Lambda zip: built from uv.lock with the rendered docs/deploy.md's own commands, without the
 servers, and its handler answering API Gateway events from the unzipped bundle alone.
 
 The cold start is measured, not asserted, by benchmarks/lambda_cold.py.
@@ -45,7 +45,7 @@ CONTEXTS = {
 @pytest.mark.parametrize("database", sorted(CONTEXTS))
 def test_readme_builds_a_bundle_whose_handler_serves_events(tmp_path: Path, database: str) -> None:
     if shutil.which("zip") is None:
-        unavailable("zip is not installed (the README's build uses it)")
+        unavailable("zip is not installed (docs/deploy.md's build uses it)")
     context = CONTEXTS[database]
     path = render(tmp_path / "render", **context)
     with own_servers(path, venv_env(build_venv([path])), context) as project:
@@ -63,7 +63,7 @@ def test_readme_builds_a_bundle_whose_handler_serves_events(tmp_path: Path, data
         top = {name.split("/")[0].split("-")[0] for name in names}
         assert {"my_service", "mangum", "sqlalchemy", "starlette"} <= top
         assert not top & NEVER, sorted(top & NEVER)
-        # What /docs loads stays (the README drops only Swagger UI's editor and source maps).
+        # What /docs loads stays (docs/deploy.md drops only Swagger UI's editor and source maps).
         for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
             assert f"swagger_ui/static/{asset}" in names
         assert not [name for name in names if name.endswith(".map")]

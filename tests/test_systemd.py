@@ -4,7 +4,7 @@ systemd runs as PID 1 in a podman container (`--systemd=always`) of a Debian boo
 with systemd, sudo and python3, made from Debian's packages with mmdebstrap once, kept in
 .cache/ and in podman's store, and made under a file lock, so concurrent tests wait for it.
 The container shares this machine's network, so the unit reaches its PostgreSQL, MariaDB and
-Redis. The rendered project is installed into it by the README's systemd block, run as it is
+Redis. The rendered project is installed into it by docs/deploy.md's systemd block, run as it is
 (uv from PyPI, the dependencies from uv.lock) except for its two interactive lines: the
 `sudoedit` of the environment file becomes a `sed` that points DATABASE_URL (and the
 PostgreSQL broker) at a database of this test's own and PORT at a free port, and the last
@@ -39,7 +39,7 @@ SLUG, PACKAGE = "my-service", "my_service"
 UNIT_STOP_SECONDS = 30  # the unit's TimeoutStopSec
 
 # Each combination that changes the environment file: every database, every broker (the ones
-# with a server run two processes), and accounts (a SECRET_KEY the README's block writes).
+# with a server run two processes), and accounts (a SECRET_KEY docs/deploy.md's block writes).
 SYSTEMD_COMBINATIONS = {
     "sqlite-memory-users": {"database": "sqlite", "broadcast": "memory", "auth": "users"},
     "postgresql-postgres": {"database": "postgresql", "broadcast": "postgres"},
@@ -66,9 +66,9 @@ def systemd_image(env: dict[str, str]) -> None:
 
 
 def readme_block(project: Path) -> list[str]:
-    """The shell lines of the README's systemd section, continuation lines joined."""
-    readme = (project / "README.md").read_text()
-    section = readme[readme.index("\n### systemd\n") :]
+    """The shell lines of docs/deploy.md's systemd section, continuation lines joined."""
+    deploy = (project / "docs" / "deploy.md").read_text()
+    section = deploy[deploy.index("\n## systemd\n") :]
     start = section.index("```sh\n") + 6
     block = section[start : section.index("\n```", start)]
     return block.replace("\\\n", "").splitlines()
@@ -143,7 +143,7 @@ def test_unit_installs_migrates_serves_and_stops_under_systemd(
     script = "\n".join(
         environment_edit(*database, port) if line in edit else line for line in lines[:-1]
     )
-    # pip's and uv's downloads are kept between runs; what gets installed is the README's.
+    # pip's and uv's downloads are kept between runs; what gets installed is docs/deploy.md's.
     downloads = CACHE / "systemd-downloads"
     downloads.mkdir(exist_ok=True)
     name = f"tpl-systemd-{secrets.token_hex(4)}"

@@ -1,5 +1,5 @@
 """A project made from the template takes later template changes with `cruft update`, by the
-commands its README gives, run as a person runs them: the update in a terminal, its prompt
+commands its docs/updates.md gives, run as a person runs them: the update in a terminal, its prompt
 answered."""
 
 from __future__ import annotations
@@ -64,9 +64,8 @@ def render_from(template: str, tmp_path: Path, **context: str) -> Path:
 
 
 def documented_commands(project: Path) -> list[str]:
-    """The shell lines of the README's "Taking template updates" block, without comments."""
-    readme = (project / "README.md").read_text()
-    section = readme.partition("## Taking template updates")[2]
+    """The shell lines of docs/updates.md's block, without comments."""
+    section = (project / "docs" / "updates.md").read_text().partition("# Taking template updates")[2]
     (block,) = re.findall(r"```sh\n(.*?)```", section.partition("\n## ")[0], re.DOTALL)
     return [line.partition("  #")[0].strip() for line in block.splitlines() if line.strip()]
 

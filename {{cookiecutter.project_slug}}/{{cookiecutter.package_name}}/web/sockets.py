@@ -1,7 +1,7 @@
 """WebSockets that push events: one bounded queue per client, close codes that say what to do.
 
 Clients may send `{"type": "ping"}` and get `{"type": "pong"}`. Each socket ends with a close code
-that tells the client what to do (the README lists them); other sockets are never affected.
+that tells the client what to do (docs/live-events.md lists them); other sockets are never affected.
 A page on another site is refused at the handshake (403), so it cannot read the feed.
 """
 
