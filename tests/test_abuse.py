@@ -34,9 +34,12 @@ def server(
         yield process
 
 
+# Not strict: how much of the buffered frames the allocator keeps depends on the machine's load
+# (8 x 16 MiB stayed under the bound once on a machine busy with other work), so a pass says
+# nothing; the limit itself is Granian's, as the reason says.
 GRANIAN_BUFFERS = pytest.mark.xfail(
-    strict=True,
-    reason="Granian 2.8.7 reads a whole WebSocket message (up to 64 MiB) before the app sees "
+    strict=False,
+    reason="Granian 2.8.7 (and 2.8.9) reads a whole WebSocket message (up to 64 MiB) before the app sees "
     "it and has no option to limit it (docs/live-events.md: Limits)",
 )
 
