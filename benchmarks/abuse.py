@@ -6,12 +6,12 @@
   when the server drops one); meanwhile another client, from 127.0.0.2, times
   `GET /health/live` on fresh connections; the figures are its p50, p99 and failures.
 
-Each runs against the default project served by `scripts/start`, on both servers. Nothing here
-is a test: the figures are printed (tests/test_abuse.py runs a small version and asserts
-bounds).
+Each runs against the default project served by `scripts/start`: as it serves by default
+(uvicorn), and with each server it offers. Nothing here is a test: the figures are printed
+(tests/test_abuse.py runs a small version and asserts bounds).
 
-    python -m benchmarks.abuse [--servers granian,uvicorn] [--sockets 64] [--frame-mib 16]
-                               [--heads 2000] [--probes 200]
+    python -m benchmarks.abuse [--servers default,granian,uvicorn] [--sockets 64]
+                               [--frame-mib 16] [--heads 2000] [--probes 200]
 """
 
 from __future__ import annotations
@@ -51,14 +51,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(project: Path, env: Mapping[str, str], server: str) -> Iterator[subprocess.Popen[bytes]]:
-    """`scripts/start` with `server` on a free port of 127.0.0.1, once it answers."""
+def served(
+    project: Path, env: Mapping[str, str], server: str | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`scripts/start` with `server` (without one: SERVER unset, its default) on a free port of
+    127.0.0.1, once it answers."""
     port = free_port()
+    chosen = {} if server is None else {"SERVER": server}
     process = subprocess.Popen(
         ["scripts/start"], cwd=project, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**env, "HOST": "127.0.0.1", "PORT": str(port), "SERVER": server,
-             "WEB_CONCURRENCY": "1", "SHUTDOWN_DRAIN_SECONDS": "0"},
+        env={**{name: value for name, value in env.items() if name != "SERVER"}, **chosen,
+             "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1",
+             "SHUTDOWN_DRAIN_SECONDS": "0"},
     )
     process.port = port  # type: ignore[attr-defined]
     try:
@@ -85,7 +90,8 @@ def served(project: Path, env: Mapping[str, str], server: str) -> Iterator[subpr
 class Flood:
     sockets: int
     frame_mib: int
-    grown_mib: float  # peak resident memory of the server's processes, less the baseline
+    baseline_mib: float  # resident memory of the server's processes once the sockets are open
+    grown_mib: float  # their peak resident memory during the flood, less the baseline
     refused: int  # sockets the server closed before the whole frame was sent
 
 
@@ -143,7 +149,7 @@ def flood(process: subprocess.Popen[bytes], sockets: int, frame_mib: int) -> Flo
     done.set()
     for connection in connections:
         connection.close()
-    return Flood(sockets, frame_mib, (peak - baseline) / 1024, refused)
+    return Flood(sockets, frame_mib, baseline / 1024, (peak - baseline) / 1024, refused)
 
 
 @dataclass
@@ -246,7 +252,8 @@ def default_project(folder: Path) -> tuple[Path, dict[str, str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--servers", default="granian,uvicorn")
+    # "default": scripts/start without SERVER, as a project is served unless told otherwise.
+    parser.add_argument("--servers", default="default,granian")
     parser.add_argument("--sockets", type=int, default=64)
     parser.add_argument("--frame-mib", type=int, default=16)
     parser.add_argument("--heads", type=int, default=2000)
@@ -255,14 +262,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         project, env = default_project(Path(folder))
         for server in arguments.servers.split(","):
-            with served(project, env, server) as process:
+            chosen = None if server == "default" else server
+            with served(project, env, chosen) as process:
                 flooded = flood(process, arguments.sockets, arguments.frame_mib)
             print(
                 f"{server:8} WebSocket flood: {flooded.sockets} x {flooded.frame_mib} MiB frames "
-                f"grew the server by {flooded.grown_mib:.1f} MiB ({flooded.refused} refused)",
+                f"grew the server from {flooded.baseline_mib:.1f} MiB by "
+                f"{flooded.grown_mib:.1f} MiB ({flooded.refused} refused)",
                 flush=True,
             )
-            with served(project, env, server) as process:
+            with served(project, env, chosen) as process:
                 slow = slowloris(process, arguments.heads, arguments.probes)
             print(
                 f"{server:8} slowloris: {slow.held} heads held; /health/live from another "

@@ -1,6 +1,6 @@
 """What the metrics cost: the health and note routes with METRICS_ENABLED on and off.
 
-One rendered project (SQLite, one note) served twice by its own `scripts/start` (Granian, one
+One rendered project (SQLite, one note) served twice by its own `scripts/start` (uvicorn, one
 worker, on CPU 0): with its metrics (the middleware, the database and event counters, the
 multiprocess files and the /metrics endpoint on its own port) and with METRICS_ENABLED=false.
 `wrk -t1 -c64` on CPU 1 loads each route for `--duration` seconds per round, the two servers
@@ -55,13 +55,50 @@ asyncio.run(main())
 ROUTES = {"GET /health/live": "/health/live", "GET /api/notes/{id}": "/api/notes/1"}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def arguments(doc: str) -> argparse.Namespace:
+    """The options of an on-and-off comparison; this process then runs on the load's CPU."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=10, help="seconds per load run")
     parser.add_argument("--python", default=sys.executable)
     options, _ = parser.parse_known_args()  # scripts/bench passes run.py's options too
     os.sched_setaffinity(0, {int(LOAD_CPU)})
+    return options
+
+
+def on_and_off(
+    servers: list[Server], rounds: int, duration: int
+) -> dict[tuple[str, str], list[Load]]:
+    """Each route's loads on the two servers (one note created first), by (route, server)."""
+    runs: dict[tuple[str, str], list[Load]] = {}
+    for number in range(rounds):
+        for server in servers if number % 2 == 0 else servers[::-1]:
+            server.start()
+            try:
+                if number == 0 and server is servers[0]:
+                    created = httpx.post(server.url + "/api/notes", json={"title": "t", "body": ""})
+                    assert created.status_code == 201, created.text
+                for name, path in ROUTES.items():
+                    wrk(server.url + path, 1)  # warm-up
+                    load = wrk(server.url + path, duration)
+                    runs.setdefault((name, server.name), []).append(load)
+            finally:
+                server.stop()
+    return runs
+
+
+def medians(
+    runs: dict[tuple[str, str], list[Load]], route: str, servers: list[Server]
+) -> list[float]:
+    """The median rate of `route` on each server."""
+    return [
+        statistics.median(load.requests_per_second for load in runs[(route, server.name)])
+        for server in servers
+    ]
+
+
+def main() -> None:
+    options = arguments(__doc__)
     project = render(Path(tempfile.mkdtemp(prefix="bench-metrics-")))
     env = venv_env(build_venv([project], options.python))
     new_database(project, env, "sqlite")
@@ -72,29 +109,12 @@ def main() -> None:
                {**env, "METRICS_ENABLED": "true", "METRICS_PORT": str(free_port())}),
         Server("metrics off", ["scripts/start"], project, {**env, "METRICS_ENABLED": "false"}),
     ]
-    runs: dict[tuple[str, str], list[Load]] = {}
-    for number in range(options.rounds):
-        for server in servers if number % 2 == 0 else servers[::-1]:
-            server.start()
-            try:
-                if number == 0 and server is servers[0]:
-                    created = httpx.post(server.url + "/api/notes", json={"title": "t", "body": ""})
-                    assert created.status_code == 201, created.text
-                for name, path in ROUTES.items():
-                    wrk(server.url + path, 1)  # warm-up
-                    runs.setdefault((name, server.name), []).append(
-                        wrk(server.url + path, options.duration)
-                    )
-            finally:
-                server.stop()
+    runs = on_and_off(servers, options.rounds, options.duration)
     print(f"\nMetrics cost: {options.rounds} rounds of {options.duration} s, median req/s\n")
     print("| route | metrics on | metrics off | cost |")
     print("|---|---:|---:|---:|")
     for name in ROUTES:
-        on, off = (
-            statistics.median(load.requests_per_second for load in runs[(name, server.name)])
-            for server in servers
-        )
+        on, off = medians(runs, name, servers)
         print(f"| {name} | {on:,.0f} | {off:,.0f} | {1 - on / off:.1%} |")
     print("\n| middleware, in-process | bare app µs | with Metrics µs | added µs |")
     print("|---|---:|---:|---:|")

@@ -1,12 +1,17 @@
-"""Route by route: the project as a share of the limit, against FastAPI, and on two workers.
+"""Route by route: the project as a share of the limit, against FastAPI and Fastify, and on two
+workers.
 
-Four servers answer the same routes on the same database (a rendered project, 100 notes):
+Five servers answer the same routes on the same database (a rendered project, 100 notes):
 
-- **app (granian)**: the project by its own `scripts/start` (Granian, one worker), on CPU 0;
+- **app (uvicorn)**: the project by its own `scripts/start` as it serves by default (uvicorn,
+  one worker), on CPU 0; `SERVER=granian scripts/bench` measures it on Granian instead;
 - **limit (raw driver)**: `raw_app.py`, the same routes written directly on the driver on a plain
-  Starlette router, served by Granian with the project's settings, on CPU 0;
+  Starlette router, served by the same server with the project's settings, on CPU 0;
 - **FastAPI + ORM (uvicorn)**: `fastapi_app.py`, FastAPI on SQLAlchemy's asyncio ORM, served
   by uvicorn (uvloop, httptools, one worker), on CPU 0;
+- **Fastify (Node)**: `fastify/server.js`, the same routes in Fastify 5 with JSON-schema
+  validation, on better-sqlite3 (synchronous, prepared statements) or node-postgres' `Pool`,
+  one Node process on CPU 0 (`scripts/bench` installs it with npm);
 - **app, 2 workers**: the project with WEB_CONCURRENCY=2, unpinned: its workers share both
   cores with wrk, which stays on CPU 1. Several workers need a broker for their live events
   (the app refuses `memory://` with more than one), so this is the same project rendered with
@@ -36,6 +41,7 @@ from benchmarks.run import HERE, LOAD_CPU, Load, Server, new_database, wrk
 from tests.harness import build_venv, manage_database, render, run, venv_env
 
 # The project's scripts/start, with the application named by APP and one worker.
+SERVED = os.environ.get("SERVER", "uvicorn")  # scripts/start's default when SERVER is unset
 GRANIAN = (
     'exec granian "$APP" --interface asgi --loop uvloop --workers 1 '
     '--host "$HOST" --port "$PORT" --no-access-log'
@@ -106,13 +112,14 @@ def main() -> None:
         run(["scripts/migrate", "upgrade", "head"], cwd=project, env=env)
         baseline_env.update(DATABASE_URL=env["DATABASE_URL"], PYTHONPATH=str(HERE))
         servers = [
-            Server("app (granian)", ["scripts/start"], project, {**env, "SERVER": "granian"}),
-            Server("limit (raw driver)", ["sh", "-c", GRANIAN], HERE,
-                   {**baseline_env, "APP": "raw_app:app"}),
+            Server(f"app ({SERVED})", ["scripts/start"], project, env),
+            Server("limit (raw driver)", ["sh", "-c", GRANIAN if SERVED == "granian" else UVICORN],
+                   HERE, {**baseline_env, "APP": "raw_app:app"}),
             Server("FastAPI + ORM (uvicorn)", ["sh", "-c", UVICORN], HERE,
                    {**baseline_env, "APP": "fastapi_app:app"}),
+            Server("Fastify (Node)", ["node", str(HERE / "fastify" / "server.js")], project, env),
             Server("app, 2 workers", ["scripts/start"], scaled,
-                   {**scaled_env, "SERVER": "granian", "WEB_CONCURRENCY": "2"}, cpus="0,1"),
+                   {**scaled_env, "WEB_CONCURRENCY": "2"}, cpus="0,1"),
         ]
         prune = functools.partial(run, ["python", "-c", PRUNE], cwd=project, env=env)
         measured, load_before = measure(servers, options, prune)
@@ -192,14 +199,15 @@ def report(options: argparse.Namespace, interpreter: str, measured: list[Route],
                   f"{median(load.p50_ms for load in runs):.2f} | "
                   f"{median(load.p99_ms for load in runs):.2f} | {errors} | {answers} |")
             failures += [f"{route.name} on {name}: {load.failure}" for load in runs if load.failure]
-    app, limit, fastapi, scaled = names
-    print("\n| route | app / limit | target | app / FastAPI | 2 workers / 1 |")
-    print("|---|---:|---:|---:|---:|")
+    app, limit, fastapi, fastify, scaled = names
+    print("\n| route | app / limit | target | app / FastAPI | app / Fastify | 2 workers / 1 |")
+    print("|---|---:|---:|---:|---:|---:|")
     for route in measured:
         rate = rates[route.name, app]
         target = f"≥ {route.target}" if route.target else ""
         print(f"| {route.name} | {rate / rates[route.name, limit]:.2f} | {target} | "
-              f"{rate / rates[route.name, fastapi]:.2f} | {rates[route.name, scaled] / rate:.2f} |")
+              f"{rate / rates[route.name, fastapi]:.2f} | {rate / rates[route.name, fastify]:.2f} | "
+              f"{rates[route.name, scaled] / rate:.2f} |")
     for failure in failures:
         print(f"first failure of a run, {failure}")
 

@@ -214,28 +214,29 @@ def main() -> None:
         env["SHUTDOWN_DRAIN_SECONDS"] = "0"  # no load balancer to wait for between rounds
         run(["scripts/migrate", "upgrade", "head"], cwd=project, env=env)
 
-        # Every Python server is the project's own scripts/start: its production settings.
-        app = Server("app (granian)", ["scripts/start"], project, {**env, "SERVER": "granian"})
-        uvicorn = Server("app (uvicorn)", ["scripts/start"], project, {**env, "SERVER": "uvicorn"})
+        # Every Python server is the project's own scripts/start: its production settings. The
+        # app is served as by default (no SERVER: uvicorn); Granian answers the health route too.
+        env.pop("SERVER", None)
+        app = Server("app (uvicorn)", ["scripts/start"], project, env)
+        granian = Server("app (granian)", ["scripts/start"], project, {**env, "SERVER": "granian"})
         node = Server("node", ["node", str(HERE / "node_server.js")], HERE, env, health="/")
-        raw_env = {**env, "SERVER": "granian", "BENCH_PACKAGE": "my_service",
-                   "PYTHONPATH": str(HERE / "raw_driver")}
+        raw_env = {**env, "BENCH_PACKAGE": "my_service", "PYTHONPATH": str(HERE / "raw_driver")}
         raw = Server("app, raw driver", ["scripts/start"], project, raw_env, health="/api/notes/1")
-        servers = (app, uvicorn, node, raw)
+        servers = (app, granian, node, raw)
 
         cold_starts = []
         for _ in range(3):
             cold_starts.append(app.start())
             app.stop()
         try:
-            for server in (app, uvicorn, node):
+            for server in (app, granian, node):
                 server.start()
             for n in range(100):
                 httpx.post(f"{app.url}/api/notes", json={"title": f"seed {n}", "body": "x" * 200})
             raw.start()
             scenarios = [
                 Scenario("JSON health (no I/O)", app, node, "/health/live", "/"),
-                Scenario("JSON health (no I/O)", uvicorn, node, "/health/live", "/"),
+                Scenario("JSON health (no I/O)", granian, node, "/health/live", "/"),
                 Scenario("GET /api/notes/{id}", app, raw, "/api/notes/7", "/api/notes/7"),
                 Scenario("GET /api/notes?limit=20", app, node, "/api/notes?limit=20", "/"),
                 Scenario("POST /api/notes", app, node, "/api/notes", "/", script="post.lua"),

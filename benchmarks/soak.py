@@ -117,7 +117,7 @@ def main() -> int:
     env.update(DEBUG="false", SHUTDOWN_DRAIN_SECONDS="1")
     try:
         run(["scripts/migrate", "upgrade", "head"], cwd=project, env=env)
-        server = Server("app (granian)", ["scripts/start"], project, env)
+        server = Server("app", ["scripts/start"], project, env)
         server.start()
         try:
             tally = asyncio.run(load(server.url, options.seconds, options.clients))

@@ -2,8 +2,8 @@
 
 The template repository is a uv project (its pyproject.toml and uv.lock): `[project]
 dependencies` are what every rendered project needs, and a dependency group named
-`<option>-<value>` holds what that answer adds; `dev` is the project's dev group and `build` its
-build backend. uv locks them all together once, so every render takes the versions of one
+`<option>-<value>` holds what that answer adds; `dev` is the project's dev group (a group
+`dev-<option>-<value>` adds to it for that answer) and `build` its build backend. uv locks them all together once, so every render takes the versions of one
 resolution: its lock is the template's with only the packages its own dependencies reach, and
 the project itself in place of the template's list of pins. Used by hooks/post_gen_project.py
 and the template tests; standard library only, as it runs wherever cookiecutter does.
@@ -31,6 +31,12 @@ def groups_for(answers: Mapping[str, object], pins: Table) -> list[str]:
     return [group for group in pins["dependency-groups"] if normalize(group) in chosen]
 
 
+def dev_groups_for(answers: Mapping[str, object], pins: Table) -> list[str]:
+    """The `dev-<option>-<value>` groups of the template's pyproject.toml these answers choose."""
+    chosen = {normalize(f"dev-{option}-{value}") for option, value in answers.items()}
+    return [group for group in pins["dependency-groups"] if normalize(group) in chosen]
+
+
 @dataclass(frozen=True)
 class Dependencies:
     """What a render declares: [project] dependencies, the dev group, [build-system] requires."""
@@ -39,18 +45,22 @@ class Dependencies:
     dev: list[str]
     build: list[str]
     groups: list[str]  # the option groups they came from
+    dev_groups: list[str]  # and the option groups of the dev group
 
 
 def dependencies(answers: Mapping[str, object], pins: Table) -> Dependencies:
-    groups = groups_for(answers, pins)
+    groups, dev_groups = groups_for(answers, pins), dev_groups_for(answers, pins)
     chosen = [*pins["project"]["dependencies"]]
     for group in groups:
         chosen.extend(pins["dependency-groups"][group])
     return Dependencies(
         project=sorted(chosen, key=lambda requirement: normalize(re.split(r"[\[=<>~!; ]", requirement)[0])),
-        dev=list(pins["dependency-groups"]["dev"]),
+        dev=[*pins["dependency-groups"]["dev"], *(
+            requirement for group in dev_groups for requirement in pins["dependency-groups"][group]
+        )],
         build=list(pins["dependency-groups"]["build"]),
         groups=groups,
+        dev_groups=dev_groups,
     )
 
 
@@ -82,7 +92,11 @@ def derive_lock(
     for group in deps.groups:
         edges.extend(root["dev-dependencies"][normalize(group)])
         requires.extend(root["metadata"]["requires-dev"][normalize(group)])
-    dev = root["metadata"]["requires-dev"]["dev"]
+    dev_edges = [*root["dev-dependencies"]["dev"]]
+    dev = [*root["metadata"]["requires-dev"]["dev"]]
+    for group in deps.dev_groups:
+        dev_edges.extend(root["dev-dependencies"][normalize(group)])
+        dev.extend(root["metadata"]["requires-dev"][normalize(group)])
     if _spelled(requires) != _spelled(deps.project) or _spelled(dev) != _spelled(deps.dev):
         raise SystemExit(
             "ERROR: the template's uv.lock was not made from its pyproject.toml's pins; run the "
@@ -90,10 +104,10 @@ def derive_lock(
         )
     own: Table = {"name": normalize(name), "version": version, "source": {"editable": "."}}
     own["dependencies"] = sorted(edges, key=_key)
-    own["dev-dependencies"] = {"dev": root["dev-dependencies"]["dev"]}
+    own["dev-dependencies"] = {"dev": sorted(dev_edges, key=_key)}
     own["metadata"] = {
         "requires-dist": sorted(requires, key=lambda requirement: requirement["name"]),
-        "requires-dev": {"dev": root["metadata"]["requires-dev"]["dev"]},
+        "requires-dev": {"dev": sorted(dev, key=lambda requirement: requirement["name"])},
     }
     # Each package reachable from the project, with the extras something asks of it.
     by_name: dict[str, list[Table]] = {}

@@ -45,11 +45,21 @@ UNUSED: dict[tuple[str, str], list[str]] = {
     ("auth", "none"): [
         f"{PACKAGE}/accounts",
         "tests/accounts",
+        f"{PACKAGE}/static/account.js",
         "migrations/versions/0004_create_users.py",
         "migrations/versions/0005_users_session_version.py",
         "migrations/versions/0007_accounts_exact_and_owned_keys.py",
+        "migrations/versions/0008_create_spent_tickets.py",
+        "migrations/versions/0009_tokens_last_used.py",
+        "migrations/versions/0010_create_email_links.py",
         "scripts/manage",
+        "scripts/mail",
         "docs/accounts.md",
+    ],
+    ("tracing", "none"): [f"{PACKAGE}/core/tracing_otel.py", "tests/core/test_tracing.py"],
+    ("error_reporting", "none"): [
+        f"{PACKAGE}/core/reporting_sentry.py",
+        "tests/core/test_reporting.py",
     ],
 }
 # Option value -> files the choice replaces: {file: its replacement, kept among the option's
@@ -59,6 +69,11 @@ REPLACED: dict[tuple[str, str], dict[str, str]] = {
         f"{PACKAGE}/web/scoping.py": f"{PACKAGE}/accounts/scoping.py",
         f"{PACKAGE}/features.py": f"{PACKAGE}/accounts/features.py",
         "tests/callers.py": "tests/accounts/callers.py",
+    },
+    # The same names as the module without traces, which app.py, logs.py and database.py call.
+    ("tracing", "opentelemetry"): {f"{PACKAGE}/core/tracing.py": f"{PACKAGE}/core/tracing_otel.py"},
+    ("error_reporting", "sentry"): {
+        f"{PACKAGE}/core/reporting.py": f"{PACKAGE}/core/reporting_sentry.py",
     },
 }
 

@@ -140,6 +140,8 @@ def stop(process: subprocess.Popen[str]) -> str:
 
 # What each production server prints when it starts, to tell which one scripts/start ran.
 BANNERS = {"granian": "Starting granian", "uvicorn": "Uvicorn running on"}
+# The server scripts/start runs without SERVER: the one that bounds WebSocket messages.
+DEFAULT_SERVER = "uvicorn"
 
 
 @dataclass(frozen=True)
@@ -156,25 +158,31 @@ class Served:
 def serve(
     project: Path,
     env: Mapping[str, str],
-    server: str = "granian",
+    server: str | None = None,
     workers: int = 1,
     verify: ssl.SSLContext | None = None,
     port: int | None = None,
     **more: str,
 ) -> Served:
     """scripts/start in a migrated `project` (on a free port unless given), with `more`
-    variables; once it is ready."""
+    variables; once it is ready. Without `server`, SERVER is unset: scripts/start's default."""
     port = port or free_port()
+    chosen = {} if server is None else {"SERVER": server}
     process = subprocess.Popen(
         ["scripts/start"], cwd=project, text=True, start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env={
-            **env, "HOST": "127.0.0.1", "PORT": str(port), "SERVER": server,
-            "WEB_CONCURRENCY": str(workers), "METRICS_PORT": str(free_port()), **more,
+            **{name: value for name, value in env.items() if name != "SERVER"}, **chosen,
+            "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers),
+            "METRICS_PORT": str(free_port()), **more,
         },
     )
     served = Served(process, port, "https" if verify else "http")
-    wait_until_up(f"{served.url}/health/live", process, verify=verify or True)
+    try:
+        wait_until_up(f"{served.url}/health/live", process, verify=verify or True, seconds=60)
+    except BaseException:  # not left running, holding its port, after the test
+        print(stop(process))
+        raise
     return served
 
 
@@ -182,18 +190,19 @@ def serve(
 def serving(
     project: Path,
     env: Mapping[str, str],
-    name: str = "granian",
+    name: str | None = None,
     verify: ssl.SSLContext | None = None,
     port: int | None = None,
 ) -> Iterator[Served]:
-    """Serve a migrated project with scripts/start, then stop it and check what it printed."""
+    """Serve a migrated project with scripts/start (`name`, or its default), then stop it and
+    check what it printed: no traceback, and the banner of the server expected."""
     served = serve(project, env, name, verify=verify, port=port, SHUTDOWN_DRAIN_SECONDS="0")
     try:
         yield served
     finally:
         output = stop(served.process)
     assert "Traceback" not in output, output
-    assert BANNERS[name] in output, output
+    assert BANNERS[name or DEFAULT_SERVER] in output, output
 
 
 @pytest.fixture
@@ -203,7 +212,7 @@ def server(
     """The default project served by scripts/start; parametrize indirectly to pick the server."""
     project = render(tmp_path)
     run(["scripts/migrate", "upgrade", "head"], cwd=project, env=project_env)
-    with serving(project, project_env, getattr(request, "param", "granian")) as served:
+    with serving(project, project_env, getattr(request, "param", None)) as served:
         yield served.url
 
 
@@ -213,7 +222,7 @@ class Servers:
     def __init__(self, project: Path, env: dict[str, str], stack: ExitStack) -> None:
         self.project, self.env, self.stack = project, env, stack
 
-    def start(self, name: str = "granian", port: int | None = None, **settings: str) -> Served:
+    def start(self, name: str | None = None, port: int | None = None, **settings: str) -> Served:
         """Start a server; `settings` are environment variables for the app."""
         env = {**self.env, **settings}
         return self.stack.enter_context(serving(self.project, env, name, port=port))
@@ -257,6 +266,6 @@ def tls_server(
     env = {**project_env, "TLS_CERTFILE": str(certfile), "TLS_KEYFILE": str(keyfile)}
     project = render(tmp_path / "project")
     run(["scripts/migrate", "upgrade", "head"], cwd=project, env=env)
-    name = getattr(request, "param", "granian")
+    name = getattr(request, "param", None)
     with serving(project, env, name, verify=client_tls) as served:
         yield served.url

@@ -25,11 +25,14 @@ CACHE = ROOT / ".cache"
 COMBINATIONS: dict[str, dict[str, str]] = {
     "sqlite": {"database": "sqlite"},
     "postgresql": {"database": "postgresql"},
-    # The Lambda entry point here too, so its test also runs on a second backend; and events
-    # through Redis.
-    "mysql": {"database": "mysql", "lambda": "yes", "broadcast": "redis"},
-    # User accounts on each database: PostgreSQL's with every deployment option.
-    "users-sqlite": {"database": "sqlite", "auth": "users"},
+    # The Lambda entry point here too, so its test also runs on a second backend; events
+    # through Redis; and traces.
+    "mysql": {
+        "database": "mysql", "lambda": "yes", "broadcast": "redis", "tracing": "opentelemetry",
+    },
+    # User accounts on each database: PostgreSQL's with every deployment option; SQLite's
+    # with error reports.
+    "users-sqlite": {"database": "sqlite", "auth": "users", "error_reporting": "sentry"},
     "users-mysql": {"database": "mysql", "auth": "users"},
     # Every deployment option on, and every one off.
     "deploy-all": {

@@ -15,6 +15,7 @@ from benchmarks.abuse import flood, served, slowloris
 
 from .conftest import serving
 from .harness import render, run
+from .test_workers import children, command_line
 
 MIB_BOUND = 64
 
@@ -40,7 +41,7 @@ def server(
 GRANIAN_BUFFERS = pytest.mark.xfail(
     strict=False,
     reason="Granian 2.8.7 (and 2.8.9) reads a whole WebSocket message (up to 64 MiB) before the app sees "
-    "it and has no option to limit it (docs/live-events.md: Limits)",
+    "it and has no option to limit it (docs/configuration.md: Servers)",
 )
 
 
@@ -49,7 +50,23 @@ GRANIAN_BUFFERS = pytest.mark.xfail(
 )
 def test_large_websocket_frames_do_not_grow_the_server(server: subprocess.Popen[bytes]) -> None:
     flooded = flood(server, sockets=8, frame_mib=16)
+    print(flooded)
     assert flooded.grown_mib <= MIB_BOUND, flooded
+
+
+def test_the_default_server_is_the_one_that_bounds_messages(
+    migrated: Path, project_env: dict[str, str]
+) -> None:
+    # scripts/start without SERVER: what a project runs unless told otherwise.
+    with served(migrated, project_env) as process:
+        (server,) = children(process.pid)
+        program = command_line(server).split(b"\0")[1]
+        flooded = flood(process, sockets=8, frame_mib=16)
+    print(flooded)
+    assert Path(program.decode()).name == "uvicorn", program
+    assert flooded.grown_mib <= MIB_BOUND, flooded
+    # Refused as each frame's header announced more than WEBSOCKET_MAX_SIZE: none sent whole.
+    assert flooded.refused == flooded.sockets, flooded
 
 
 def test_unfinished_request_heads_do_not_starve_other_clients(

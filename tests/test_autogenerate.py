@@ -14,6 +14,44 @@ from .harness import (
 )
 
 PINNED = '    sa.Column("pinned", sa.Boolean, nullable=False, server_default=sa.false()),\n'
+# The tutorial's first change beyond a flag: an enum (a string with a CHECK, portable) and a
+# nullable aware time, both carried from a SQLite revision to each server.
+PRIORITY_AND_DUE = """\
+    sa.Column(
+        "priority",
+        sa.Enum(
+            "low",
+            "normal",
+            "high",
+            name="priority",
+            native_enum=False,
+            create_constraint=True,
+            length=20,
+        ),
+        nullable=False,
+        server_default="normal",
+    ),
+    sa.Column("due", Instant(), nullable=True),
+"""
+OUTSIDE_THE_ENUM = """
+import asyncio, os, sys
+from my_service.core.database import Database
+
+async def main() -> None:
+    database = Database(os.environ["DATABASE_URL"])
+    await database.connect()
+    try:
+        await database.execute(
+            "INSERT INTO notes (title, body, priority) VALUES ('t', '', 'urgent')"
+        )
+    except Exception as exc:
+        print(type(exc).__name__, exc)
+        sys.exit(3)
+    finally:
+        await database.disconnect()
+
+asyncio.run(main())
+"""
 LONG_MESSAGE = "add pinned to notes, a flag that keeps a note at the top of the list on the page"
 
 
@@ -41,13 +79,16 @@ def test_revision_from_sqlite_is_clean_and_runs_on_the_servers(
     project = render(tmp_path / "own", database="sqlite")
     tables = project / "my_service" / "notes" / "table.py"
     body = '    sa.Column("body", sa.Text, nullable=False),\n'
-    tables.write_text(tables.read_text().replace(body, body + PINNED))
+    tables.write_text(tables.read_text().replace(body, body + PINNED + PRIORITY_AND_DUE))
 
     run(["scripts/migrate", "upgrade", "head"], cwd=project, env=env)
     run(["scripts/migrate", "revision", "--autogenerate", "-m", LONG_MESSAGE], cwd=project, env=env)
 
     (revision,) = (project / "migrations" / "versions").glob("*_add_pinned_*.py")
-    assert "server_default=sa.false()" in revision.read_text()
+    written = revision.read_text()
+    assert "server_default=sa.false()" in written
+    assert "native_enum=False" in written and "create_constraint=True" in written, written
+    assert "sa.DateTime(timezone=True)" in written and "sa.DATETIME" not in written, written
     assert "Success: no issues found" in run(["scripts/check"], cwd=project, env=env).stdout
     for url in urls:
         server_env = {**env, "DATABASE_URL": url}
@@ -55,6 +96,9 @@ def test_revision_from_sqlite_is_clean_and_runs_on_the_servers(
             run(["scripts/migrate", *arguments], cwd=project, env=server_env)
         drift = run(["scripts/migrate", "check"], cwd=project, env=server_env)
         assert "No new upgrade operations detected" in drift.stdout + drift.stderr
+        # The CHECK holds on each server: a value outside the enum is refused.
+        with pytest.raises(CommandFailed, match="exited 3"):
+            run(["python", "-c", OUTSIDE_THE_ENUM], cwd=project, env=server_env)
 
 
 def test_lint_fixes_what_check_refuses(default_project: Path, project_env: dict[str, str]) -> None:

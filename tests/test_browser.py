@@ -1,4 +1,5 @@
-"""The notes page and the API docs in a real browser: live across tabs and a server restart."""
+"""The notes page, the account page and the API docs in a real browser: live across tabs and a
+server restart."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx2 as httpx
 import pytest
@@ -355,9 +358,12 @@ def accounts_server(tmp_path: Path) -> Iterator[str]:
         yield served.url
 
 
-def signed_up(browser: Browser, server: str, email: str, console: list[str]) -> Page:
-    """A new browser (its own cookies) with a new account, on the notes page once it is live."""
-    page = browser.new_context().new_page()
+def signed_up(
+    browser: Browser, server: str, email: str, console: list[str], timezone_id: str | None = None
+) -> Page:
+    """A new browser (its own cookies; British English, in its own time zone if given) with a
+    new account, on the notes page once it is live."""
+    page = browser.new_context(locale="en-GB", timezone_id=timezone_id).new_page()
     page.add_init_script(RECORD_VIOLATIONS)
     page.on("console", lambda message: console.append(console_line(message)))
     page.goto(server + "/")
@@ -400,3 +406,36 @@ def test_a_users_note_appears_live_for_them_only(accounts_server: str, browser: 
     alice.click("#sign-out button")
     alice.wait_for_url("**/sign-in")
     alice_again.wait_for_selector("#status:text('Reconnecting')", timeout=5000)
+
+
+def test_a_new_token_is_shown_once_and_times_in_the_readers_zone(
+    accounts_server: str, browser: Browser
+) -> None:
+    console: list[str] = []
+    zone = "Asia/Tokyo"
+    page = signed_up(browser, accounts_server, "tokyo@example.com", console, timezone_id=zone)
+    page.goto(accounts_server + "/account")
+
+    page.fill("#new-token-form input[name=name]", "laptop")
+    page.click("#new-token-form button[type=submit]")
+
+    page.wait_for_url("**/account/new-token")
+    token = page.inner_text("#new-token")
+    assert token.startswith("pat_") and token not in page.url
+    created = page.locator("#tokens time")
+    instant = created.get_attribute("datetime")
+    assert instant is not None
+    moment = datetime.strptime(instant, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    local = moment.astimezone(ZoneInfo(zone))
+    shown = created.inner_text()  # e.g. "3 Dec 2026, 00:20 GMT+9"
+    assert shown.startswith(f"{local.day} ") and f"{local.year}, {local:%H:%M} GMT+9" in shown
+    assert created.get_attribute("title") == f"{moment.day} {moment:%b %Y, %H:%M} UTC"
+    page.reload()  # asks for the page again, not the form: no other token, and this one is gone
+    page.wait_for_url("**/account")
+    assert page.locator("#new-token").count() == 0
+    assert page.locator("#tokens li").count() == 1
+    notes = httpx.get(
+        accounts_server + "/api/notes", headers={"Authorization": f"Bearer {token}"}, timeout=5
+    )
+    assert notes.status_code == 200
+    assert_no_policy_violation(page, console)

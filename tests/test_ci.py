@@ -25,28 +25,26 @@ import pytest
 import yaml
 
 from .conftest import require_server
-from .harness import BROKERS, SERVERS, Server, render, run, servers_for
+from .harness import BROKERS, COMBINATIONS, SERVERS, Server, render, run, servers_for
 
 TOOLS = Path(sys.executable).parent  # the checkers installed with the template's tests
 
-# Every database with every broker it allows; accounts (a SECRET_KEY step) on one of them.
+# Every database with every broker it allows. Five are the suite's own combinations
+# (harness.COMBINATIONS: accounts and every deployment option among them), whose checks and
+# tests run here as the workflow runs them, so test_project.py leaves those two to this module;
+# two more pair SQLite and PostgreSQL with Redis.
 CI_COMBINATIONS = {
-    "sqlite-memory": {"database": "sqlite", "broadcast": "memory"},
+    "sqlite-memory": COMBINATIONS["sqlite"],
     "sqlite-redis": {"database": "sqlite", "broadcast": "redis"},
-    "postgresql-memory": {"database": "postgresql", "broadcast": "memory"},
+    "postgresql-memory": COMBINATIONS["postgresql"],
     "postgresql-redis": {"database": "postgresql", "broadcast": "redis"},
-    "postgresql-postgres-users": {
-        "database": "postgresql", "broadcast": "postgres", "auth": "users"
-    },
-    "mysql-memory": {"database": "mysql", "broadcast": "memory"},
-    "mysql-redis": {"database": "mysql", "broadcast": "redis"},
+    "postgresql-postgres-users": COMBINATIONS["deploy-all"],
+    "mysql-memory-users": COMBINATIONS["users-mysql"],
+    "mysql-redis": COMBINATIONS["mysql"],
 }
-# Those whose steps run here: between them every service (none; Redis alone; PostgreSQL as
-# database and broker; MariaDB with Redis) and every variable the job sets. The others'
-# workflows are the same pieces put together differently (each service's lines and the job's
-# env are rendered per option, not per combination), and each rendered suite also runs in
-# test_project.py; running all seven here would add about four minutes.
-RUN_STEPS = {"sqlite-memory", "sqlite-redis", "postgresql-postgres-users", "mysql-redis"}
+STEPS_RUN_HERE = frozenset(
+    name for name, context in COMBINATIONS.items() if context in CI_COMBINATIONS.values()
+)
 # The workflow's service names, and the server on this machine each one stands for.
 SERVICES: dict[str, Server] = {
     "postgresql": SERVERS["postgresql"], "mariadb": SERVERS["mysql"], "redis": BROKERS["redis"],
@@ -77,7 +75,7 @@ def job_environment(job: dict[str, Any], context: dict[str, str]) -> dict[str, s
 @pytest.mark.parametrize("combination", sorted(CI_COMBINATIONS))
 def test_workflow_lints_and_declares_the_servers_it_needs(tmp_path: Path, combination: str) -> None:
     context = CI_COMBINATIONS[combination]
-    project = render(tmp_path, ci="github", **context)
+    project = render(tmp_path, **{"ci": "github", **context})
     workflow = project / ".github" / "workflows" / "ci.yml"
 
     lint = run([str(TOOLS / "actionlint"), "-no-color", str(workflow)], cwd=project)
@@ -98,15 +96,15 @@ def test_workflow_lints_and_declares_the_servers_it_needs(tmp_path: Path, combin
     for name, service in services.items():
         assert service["ports"] == [f"{SERVICES[name].port}:{SERVICES[name].port}"], name
     expected_broker = {"memory": "memory://", "redis": "redis://"}.get(
-        context["broadcast"], "postgresql://postgres@127.0.0.1:5432/"
+        context.get("broadcast", "memory"), "postgresql://postgres@127.0.0.1:5432/"
     )
     assert job["env"]["BROADCAST_URL"].startswith(expected_broker)
 
 
-@pytest.mark.parametrize("combination", sorted(RUN_STEPS))
+@pytest.mark.parametrize("combination", sorted(CI_COMBINATIONS))
 def test_workflow_steps_pass_in_a_clean_clone(tmp_path: Path, combination: str) -> None:
     context = CI_COMBINATIONS[combination]
-    project = render(tmp_path / "rendered", ci="github", **context)
+    project = render(tmp_path / "rendered", **{"ci": "github", **context})
     job = the_job(project)
     for name in job.get("services", {}):
         require_server(SERVICES[name])

@@ -30,7 +30,7 @@ import pytest
 import yaml
 from websockets.sync.client import connect
 
-from .conftest import BANNERS, Project, free_port, stop, unavailable, wait_until_up
+from .conftest import BANNERS, DEFAULT_SERVER, Project, free_port, stop, unavailable, wait_until_up
 from .harness import CACHE, COMBINATIONS, render, run
 
 BASE_TAR = CACHE / "container-base-bookworm.tar"
@@ -217,13 +217,17 @@ def slow_upload(first_part_sent: threading.Event, release: threading.Event) -> I
     yield b' stops"}'
 
 
+# None: the image's own default, no SERVER given.
 @pytest.mark.parametrize(
     ("project", "server_name"),
-    [("sqlite", "granian"), ("postgresql", "granian"), ("sqlite", "uvicorn")],
+    [("sqlite", None), ("postgresql", None), ("sqlite", "granian")],
     indirect=["project"],
 )
 def test_image_migrates_serves_and_stops_gracefully(
-    project: Project, server_name: str, podman_env: dict[str, str], container_database: list[str]
+    project: Project,
+    server_name: str | None,
+    podman_env: dict[str, str],
+    container_database: list[str],
 ) -> None:
     base_image(podman_env)
     image = build(podman_env, project.path, f"tpl-{project.path.name}-{secrets.token_hex(3)}")
@@ -231,8 +235,8 @@ def test_image_migrates_serves_and_stops_gracefully(
     stack = contextlib.ExitStack()
     port = free_port()
     options = [
-        "--network", "host", "--env", f"PORT={port}", "--env", f"SERVER={server_name}",
-        *container_database,
+        "--network", "host", "--env", f"PORT={port}",
+        *(["--env", f"SERVER={server_name}"] if server_name else []), *container_database,
     ]
     try:
         config = json.loads(podman(podman_env, "image", "inspect", "--format", "json", image))[0]
@@ -284,7 +288,7 @@ def test_image_migrates_serves_and_stops_gracefully(
         assert [answer.status_code for answer in answers] == [201]
         assert answers[0].json()["title"] == "Sent while the server stops"
         assert server.wait(60) in {0, 143}, server.communicate()[0]
-        assert BANNERS[server_name] in server.communicate()[0]
+        assert BANNERS[server_name or DEFAULT_SERVER] in server.communicate()[0]
     finally:
         subprocess.run(["podman", "rm", "--force", name], env=podman_env, capture_output=True)
         stack.close()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import httpx2 as httpx
 
-from .conftest import free_port, stop, wait_until_up
+from .conftest import BANNERS, DEFAULT_SERVER, free_port, stop, wait_until_up
 from .harness import ROOT
 
 
@@ -50,5 +50,6 @@ def test_demo_serves_then_reuses_its_render_environment_and_data() -> None:
     second = serve_demo(read_back)
 
     assert "Serving on http://" in first
+    assert BANNERS[DEFAULT_SERVER] in first  # scripts/start's own default, the bounded server
     assert "Next:" not in first + second  # the render's hint is for people rendering by hand
     assert "Rendering" not in second and "Installing" not in second, second

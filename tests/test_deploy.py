@@ -19,7 +19,7 @@ import httpx2 as httpx
 import pytest
 import yaml
 
-from .conftest import IN_CI, free_port, require_server, stop, wait_until_up
+from .conftest import BANNERS, DEFAULT_SERVER, IN_CI, free_port, require_server, stop, wait_until_up
 from .harness import COMBINATIONS, SERVERS, build_venv, manage_database, render, run, venv_env
 
 TOOLS = Path(sys.executable).parent  # the checkers installed with the template's tests
@@ -395,7 +395,8 @@ def test_procfile_release_migrates_and_web_serves_on_port(tmp_path: Path) -> Non
             )
             assert created.status_code == 201, created.text
         finally:
-            stop(web)
+            output = stop(web)
+        assert BANNERS[DEFAULT_SERVER] in output, output
         no_port = subprocess.run(
             ["sh", "-c", processes["web"]], cwd=project, env=env, capture_output=True,
             text=True, check=False, timeout=30,

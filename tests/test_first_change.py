@@ -90,7 +90,8 @@ def make_the_first_change(project: Path, env: dict[str, str], database: str) -> 
     assert "sa.DateTime(timezone=True)" in text and "Instant" not in text
     assert "native_enum=False" in text
     run(["scripts/lint"], cwd=project, env=env)  # the user's edits, formatted
-    assert "Success: no issues found" in run(["scripts/check"], cwd=project, env=env).stdout
+    if database == "sqlite":  # the edits are the same on every database: typed once
+        assert "Success: no issues found" in run(["scripts/check"], cwd=project, env=env).stdout
     for arguments in (["upgrade", "head"], ["downgrade", "-1"], ["upgrade", "head"], ["check"]):
         run(["scripts/migrate", *arguments], cwd=project, env=env)
     if database == "sqlite":

@@ -56,12 +56,18 @@ def test_app_templates_and_static_files_are_copied_verbatim(tmp_path: Path, auth
     assert {str(folder) for folder in folders} >= {"static", "web/templates", "notes/templates"}
     for folder in folders:
         copied = project / "my_service" / folder
-        # The account pages' templates are the only ones a choice leaves out, with their folder.
+        # The account pages' templates, with their folder, and their script are the only ones a
+        # choice leaves out.
         if folder.parts[0] == "accounts" and auth == "none":
             assert not copied.exists()
             continue
-        expected = {path.name for path in (source / folder).iterdir()}
-        assert {path.name for path in copied.iterdir()} == expected
+        # Files in subfolders too (accounts/templates/emails/).
+        expected = {str(path.relative_to(source / folder)) for path in (source / folder).rglob("*")
+                    if path.is_file()}
+        if str(folder) == "static" and auth == "none":
+            expected.remove("account.js")
+        assert {str(path.relative_to(copied)) for path in copied.rglob("*")
+                if path.is_file()} == expected
         for name in expected:
             assert (copied / name).read_text() == (source / folder / name).read_text()
 
@@ -226,9 +232,52 @@ def test_broadcast_option_sets_broker_url_module_and_dependency(
     assert ("redis" in names) == (package == "redis")
 
 
+@pytest.mark.parametrize("tracing", ["none", "opentelemetry"])
+def test_tracing_option_sets_module_tests_and_dependencies(tmp_path: Path, tracing: str) -> None:
+    project = render(tmp_path, tracing=tracing)
+
+    module = (project / "my_service" / "core" / "tracing.py").read_text()
+    assert ("OTLPSpanExporter" in module) == (tracing == "opentelemetry")
+    assert not (project / "my_service" / "core" / "tracing_otel.py").exists()
+    assert (project / "tests" / "core" / "test_tracing.py").exists() == (tracing != "none")
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    names = {requirement.split("==")[0] for requirement in pyproject["project"]["dependencies"]}
+    otel = {name for name in names if name.startswith("opentelemetry")}
+    expected = {
+        "opentelemetry-exporter-otlp-proto-http", "opentelemetry-instrumentation-redis",
+        "opentelemetry-proto", "opentelemetry-sdk",
+    }
+    assert otel == (expected if tracing == "opentelemetry" else set())
+    example = (project / ".env.example").read_text()
+    assert ("OTEL_EXPORTER_OTLP_ENDPOINT=\n" in example) == (tracing == "opentelemetry")
+    operating = (project / "docs" / "operating.md").read_text()
+    assert ("## Traces" in operating) == (tracing == "opentelemetry")
+
+
+@pytest.mark.parametrize("error_reporting", ["none", "sentry"])
+def test_error_reporting_option_sets_module_tests_and_dependency(
+    tmp_path: Path, error_reporting: str
+) -> None:
+    project = render(tmp_path, error_reporting=error_reporting)
+
+    module = (project / "my_service" / "core" / "reporting.py").read_text()
+    assert ("sentry_sdk.init" in module) == (error_reporting == "sentry")
+    assert not (project / "my_service" / "core" / "reporting_sentry.py").exists()
+    tests = project / "tests" / "core" / "test_reporting.py"
+    assert tests.exists() == (error_reporting != "none")
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    names = {requirement.split("==")[0] for requirement in pyproject["project"]["dependencies"]}
+    assert ("sentry-sdk" in names) == (error_reporting == "sentry")
+    example = (project / ".env.example").read_text()
+    assert ("SENTRY_DSN=\n" in example) == (error_reporting == "sentry")
+    operating = (project / "docs" / "operating.md").read_text()
+    assert ("## Error reports" in operating) == (error_reporting == "sentry")
+
+
 ACCOUNT_FILES = [
     "my_service/accounts/__init__.py", "my_service/accounts/auth.py",
-    "my_service/accounts/templates/sign_in.html", "migrations/versions/0004_create_users.py",
+    "my_service/accounts/templates/sign_in.html", "my_service/static/account.js",
+    "migrations/versions/0004_create_users.py",
     "migrations/versions/0005_users_session_version.py",
     "scripts/manage", "tests/accounts/test_auth.py",
 ]

@@ -218,6 +218,8 @@ def test_ordinary_project_names_render(tmp_path: Path, name: str, slug: str, pac
         {"project_name": "Acme Billing", "package_name": "billing"},
         {"project_slug": "svc_2", "package_name": "svc_2"},
         {"author_email": "first.last+tag@mail.example.org", "version": "1.0.0rc1"},
+        {"tracing": "opentelemetry", "auth": "users", "broadcast": "redis"},
+        {"error_reporting": "sentry", "tracing": "opentelemetry", "database": "postgresql"},
     ],
 )
 def test_good_answers_render(tmp_path: Path, context: dict[str, str]) -> None:
@@ -238,3 +240,31 @@ def test_refuses_a_dependency_name_when_started_inside_the_template(tmp_path: Pa
     assert result.returncode == 1
     assert "ERROR: package_name 'granian' would shadow the module" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("context", "steps"),
+    [
+        ({"database": "sqlite"}, ["scripts/install", "scripts/migrate upgrade head", "scripts/run"]),
+        (
+            {"database": "postgresql", "auth": "users"},
+            ["scripts/install", "scripts/createdb", "scripts/migrate upgrade head",
+             "scripts/manage createuser you@example.com", "scripts/run"],
+        ),
+    ],
+    ids=["sqlite", "postgresql-users"],
+)
+def test_the_render_ends_with_the_first_steps_the_project_has(
+    tmp_path: Path, context: dict[str, str], steps: list[str]
+) -> None:
+    # With accounts, nobody can sign in until the first account exists: the hint says how.
+    result = cookiecutter_cli(tmp_path, context)
+
+    assert result.returncode == 0, result.stderr
+    *_, rendered, change_directory, commands = result.stdout.strip().splitlines()
+    assert rendered == "Rendered my-service. Next:"
+    assert change_directory.strip() == "cd my-service"
+    assert commands.strip().split(" && ") == steps
+    for step in steps:
+        script = tmp_path / "my-service" / step.split()[0]
+        assert script.is_file() and script.stat().st_mode & 0o111, step

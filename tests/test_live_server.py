@@ -66,7 +66,7 @@ def test_websocket_client_receives_a_note_created_over_http(server: str) -> None
 
 
 @pytest.mark.parametrize("server", ["granian"], indirect=True)
-def test_default_server_speaks_http2_over_cleartext(server: str) -> None:
+def test_granian_speaks_http2_over_cleartext(server: str) -> None:
     # Prior knowledge (h2c), as a proxy or a service mesh in front of the app would use it.
     with httpx.Client(base_url=server, http1=False, http2=True, timeout=5) as client:
         response = client.get("/health/live")
@@ -78,7 +78,7 @@ def test_default_server_speaks_http2_over_cleartext(server: str) -> None:
 
 
 def test_start_refuses_an_unknown_server(default_project: Path) -> None:
-    with pytest.raises(CommandFailed, match="SERVER must be granian or uvicorn, not 'nginx'"):
+    with pytest.raises(CommandFailed, match="SERVER must be uvicorn or granian, not 'nginx'"):
         run(["scripts/start"], cwd=default_project, env={**os.environ, "SERVER": "nginx"})
 
 

@@ -30,18 +30,39 @@ OPTIONS = [
     and any(pins.normalize(f"{option}-{value}") in PINS["dependency-groups"] for value in values)
 ]
 
+# Options whose dependencies only add to the others' (instrumentation, an error reporter).
+OPERATIONS = ["tracing", "error_reporting"]
+
 
 def dependency_sets() -> list[dict[str, str]]:
-    """Every combination of those options' values but the one the pre-generation hook refuses
-    (broadcast=postgres needs database=postgresql; tests/test_hooks.py checks that it does)."""
+    """Every combination of the data options' values but the one the pre-generation hook refuses
+    (broadcast=postgres needs database=postgresql; tests/test_hooks.py checks that it does), each
+    with one combination of the operations options, chosen so that every value of those meets
+    every value of the others without multiplying the renders."""
+    data = [option for option in OPTIONS if option not in OPERATIONS]
     combinations = [
-        dict(zip(OPTIONS, values, strict=True))
-        for values in itertools.product(*(TEMPLATE[option] for option in OPTIONS))
+        dict(zip(data, values, strict=True))
+        for values in itertools.product(*(TEMPLATE[option] for option in data))
     ]
-    return [
+    allowed = [
         options for options in combinations
         if not (options.get("broadcast") == "postgres" and options["database"] != "postgresql")
     ]
+    # Greedily, the operations values that meet the most value pairs not met yet; ties go to
+    # the values used least so far.
+    choices = list(itertools.product(*(TEMPLATE[option] for option in OPERATIONS)))
+    met: set[tuple[str, str, str, str]] = set()
+    used = dict.fromkeys(choices, 0)
+    sets = []
+    for options in allowed:
+        def pairs(choice: tuple[str, ...]) -> set[tuple[str, str, str, str]]:
+            return {(*value, *operation) for value in options.items()
+                    for operation in zip(OPERATIONS, choice, strict=True)}
+        best = max(choices, key=lambda choice: (len(pairs(choice) - met), -used[choice]))
+        met |= pairs(best)
+        used[best] += 1
+        sets.append(options | dict(zip(OPERATIONS, best, strict=True)))
+    return sets
 
 
 def set_name(options: dict[str, str]) -> str:
@@ -58,7 +79,7 @@ def uv(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_options_with_dependencies() -> None:
-    assert OPTIONS == ["database", "broadcast", "lambda", "auth"]
+    assert OPTIONS == ["database", "broadcast", "lambda", "auth", "tracing", "error_reporting"]
     assert len(dependency_sets()) == 28
 
 
@@ -90,15 +111,19 @@ def test_rendered_lock_is_current(
     assert (own["name"], own["version"]) == ("my-service", "2.1.0rc1")
     # The pins of the options not chosen are neither declared nor locked.
     declared = tomllib.loads(text)["project"]["dependencies"]
+    declared_dev = tomllib.loads(text)["dependency-groups"]["dev"]
     locked = {package["name"] for package in lock["package"]}
-    chosen = pins.groups_for(options, PINS)
+    chosen, chosen_dev = pins.groups_for(options, PINS), pins.dev_groups_for(options, PINS)
     for group, requirements in PINS["dependency-groups"].items():
         for requirement in requirements:
             name = pins.normalize(re.split(r"[\[=]", requirement)[0])
             if group in chosen:
                 assert requirement in declared and name in locked
+            elif group in chosen_dev:
+                assert requirement in declared_dev and requirement not in declared
+                assert name in locked
             elif group not in ("dev",):
-                assert requirement not in declared and name not in locked
+                assert requirement not in declared + declared_dev and name not in locked
 
 
 def test_lock_check_catches_a_changed_pin(default_project: Path) -> None:

@@ -133,7 +133,7 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
             time.sleep(0.3)
         # Both workers up before the traffic, so that both answer some of it.
         while len(workers(served.process.pid)) < 2:
-            assert time.monotonic() < deadline, "Granian did not start two workers"
+            assert time.monotonic() < deadline, "the server did not start two workers"
             time.sleep(0.2)
         with httpx.Client(base_url=served.url, timeout=10) as http:
             created = http.post("/api/notes", json={"title": "scraped", "body": ""})

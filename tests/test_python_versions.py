@@ -2,7 +2,8 @@
 database.
 
 The other template tests run on the interpreter of the template's .venv (3.11 here), so
-test_project.py covers that version on every database; this module adds the others.
+test_project.py and test_ci.py cover that version on every database; this module adds the
+others.
 """
 
 from __future__ import annotations

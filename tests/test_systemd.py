@@ -38,14 +38,20 @@ DEBIAN_PACKAGES = "systemd,systemd-sysv,sudo,python3,python3-venv,ca-certificate
 SLUG, PACKAGE = "my-service", "my_service"
 UNIT_STOP_SECONDS = 30  # the unit's TimeoutStopSec
 
-# Each combination that changes the environment file: every database, every broker (the ones
-# with a server run two processes), and accounts (a SECRET_KEY docs/deploy.md's block writes).
+# Every database with every broker it allows (the environment file names both, and the ones
+# with a broker server run two processes); accounts, which add a SECRET_KEY that docs/deploy.md's
+# block writes, on two of them.
 SYSTEMD_COMBINATIONS = {
     "sqlite-memory-users": {"database": "sqlite", "broadcast": "memory", "auth": "users"},
-    "postgresql-postgres": {"database": "postgresql", "broadcast": "postgres"},
+    "sqlite-redis": {"database": "sqlite", "broadcast": "redis"},
+    "postgresql-memory": {"database": "postgresql", "broadcast": "memory"},
+    "postgresql-redis": {"database": "postgresql", "broadcast": "redis"},
+    "postgresql-postgres-users": {
+        "database": "postgresql", "broadcast": "postgres", "auth": "users"
+    },
+    "mysql-memory": {"database": "mysql", "broadcast": "memory"},
     "mysql-redis": {"database": "mysql", "broadcast": "redis"},
 }
-
 
 def systemd_image(env: dict[str, str]) -> None:
     """Make sure IMAGE is in podman's store (about 30 s to make, the first time)."""
@@ -93,12 +99,13 @@ def database(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     for needed in [SERVERS.get(context["database"]), BROKERS.get(context["broadcast"])]:
         if needed:
             require_server(needed)
+    broker = {"redis": BROKERS["redis"].url}
     if context["database"] == "sqlite":  # the unit's state directory, as the file says
-        yield "", "memory://"
+        yield "", broker.get(context["broadcast"], "memory://")
         return
     name = f"tpl_{secrets.token_hex(4)}"
     url = SERVERS[context["database"]].url.format(database=name)
-    broker = {"postgres": url.replace("+asyncpg", ""), "redis": BROKERS["redis"].url}
+    broker["postgres"] = url.replace("+asyncpg", "")
     sql(context["database"], f"CREATE DATABASE {name}")
     try:
         yield url, broker.get(context["broadcast"], "memory://")
@@ -108,10 +115,9 @@ def database(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
 
 def environment_edit(database_url: str, broadcast_url: str, port: int) -> str:
     """What an administrator's sudoedit does here, as a sed command."""
-    edits = [f"s|^PORT=.*|PORT={port}|"]
+    edits = [f"s|^PORT=.*|PORT={port}|", f"s|^BROADCAST_URL=.*|BROADCAST_URL={broadcast_url}|"]
     if database_url:
-        edits += [f"s|^DATABASE_URL=.*|DATABASE_URL={database_url}|",
-                  f"s|^BROADCAST_URL=.*|BROADCAST_URL={broadcast_url}|"]
+        edits.append(f"s|^DATABASE_URL=.*|DATABASE_URL={database_url}|")
     expressions = " ".join(f"-e '{edit}'" for edit in edits)
     return f"sudo sed -i {expressions} /etc/{SLUG}/environment"
 
@@ -153,6 +159,13 @@ def test_unit_installs_migrates_serves_and_stops_under_systemd(
         IMAGE, "/sbin/init",
     )
     try:
+        # A machine the guide is followed on has booted: systemd-tmpfiles empties /tmp at boot,
+        # which on a busy machine lands in the middle of the guide's `python3 -m venv /tmp/uv`.
+        # "degraded" (some unit of the bare image failed) counts as booted too.
+        subprocess.run(
+            ["podman", "exec", name, "systemctl", "is-system-running", "--wait"],
+            env=podman_env, capture_output=True, timeout=120, check=False,
+        )
         podman(podman_env, "cp", str(project), f"{name}:/root/{SLUG}")
         started = time.monotonic()
         podman(podman_env, "exec", "--workdir", f"/root/{SLUG}", name, "bash", "-euxc", script,
@@ -171,10 +184,12 @@ def test_unit_installs_migrates_serves_and_stops_under_systemd(
         assert owner == SLUG
         journal = podman(podman_env, "exec", name, "journalctl", "-u", SLUG, "--no-pager")
         assert "Running upgrade" in journal, journal
-        # serve.py, Granian's supervisor and its workers.
+        # serve.py and uvicorn, the default server: one process, or with several workers its
+        # supervisor, its workers and the resource tracker of Python's multiprocessing.
         processes = podman(podman_env, "exec", name, "find", "/proc", "-maxdepth", "1",
                            "-user", SLUG, "-name", "[0-9]*")
-        assert len(processes.split()) == 2 + int(workers.group(1)), processes
+        count = int(workers.group(1))
+        assert len(processes.split()) == (2 if count == 1 else 3 + count), processes
         if context.get("auth", "none") == "none":  # with accounts, writing needs a sign-in
             created = httpx.post(
                 f"{base}/api/notes", json={"title": "Under systemd"}, headers=headers, timeout=5
@@ -201,8 +216,10 @@ def test_unit_installs_migrates_serves_and_stops_under_systemd(
 
 
 def wait_for_ready(
-    url: str, headers: dict[str, str], env: dict[str, str], name: str, seconds: float = 60
+    url: str, headers: dict[str, str], env: dict[str, str], name: str, seconds: float = 180
 ) -> object:
+    # A guard against a hang, not a speed check: on two busy cores the migration and the
+    # imports of two workers take over a minute.
     deadline = time.monotonic() + seconds
     last = "no answer"
     while time.monotonic() < deadline:
@@ -229,23 +246,3 @@ def wait_for_status(url: str, headers: dict[str, str], status: int, seconds: flo
             return json.dumps(answer.json())
         time.sleep(0.1)
     pytest.fail(f"{url} did not answer {status} within {seconds}s")
-
-
-BROKER_SCHEMES = {"memory": "memory://", "redis": "redis://", "postgres": "postgresql://"}
-
-
-@pytest.mark.parametrize(
-    ("database", "broadcast"),
-    [("sqlite", "redis"), ("postgresql", "memory"), ("postgresql", "redis"), ("mysql", "memory")],
-)
-def test_the_other_environment_files_fit_their_broker(
-    tmp_path: Path, database: str, broadcast: str
-) -> None:
-    """Offline, for the database and broker pairs not started above: what made units refuse."""
-    project = render(tmp_path, process_manager="systemd", database=database, broadcast=broadcast)
-    lines = (project / "deploy" / "systemd" / "environment").read_text().splitlines()
-    settings = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
-
-    assert settings["BROADCAST_URL"].startswith(BROKER_SCHEMES[broadcast])
-    assert int(settings["WEB_CONCURRENCY"]) == (1 if broadcast == "memory" else 2)
-    assert "SECRET_KEY" not in settings

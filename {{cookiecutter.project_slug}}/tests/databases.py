@@ -5,6 +5,7 @@ The suite's fixtures (conftest.py) and the template's own tests use these; the a
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -84,3 +85,20 @@ def _sqlite_path(url: URL) -> Path:
 
 def _render(url: URL) -> str:
     return url.render_as_string(hide_password=False)
+
+
+def checked_out(database: Database) -> int:
+    """How many connections the database's pool has lent and not had back."""
+    pool = database._database._backend._pool
+    if make_url(database.url).get_backend_name() == "mysql":
+        return int(pool.size - pool.freesize)  # aiomysql
+    return int(pool.get_size() - pool.get_idle_size())  # asyncpg
+
+
+def finish_failed_opens() -> None:
+    """Wait, while the app's event loop still runs, for aiosqlite's threads of failed opens to
+    end: each answers its loop once more as it stops, late on a busy machine, and a loop
+    closed by then makes that answer an error in the thread."""
+    for thread in threading.enumerate():
+        if "_connection_worker_thread" in thread.name:
+            thread.join(timeout=5)

@@ -12,9 +12,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 
 from . import features
+from .core import reporting, tracing
 from .core.database import Database
 from .core.events import Events
 from .core.settings import Settings
@@ -35,13 +35,14 @@ class State(TypedDict):
     database: Database
     events: Events
     drain: Drain
-    templates: Jinja2Templates
     write_limit: WriteLimit | None
     connections: set[sockets.Connection]  # open WebSockets, closed with 1001 at shutdown
 
 
 def create_app(settings: Settings) -> Starlette:
     drain = Drain(settings.shutdown_drain_file)
+    tracer = tracing.start(settings)
+    reporter = reporting.start(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -75,7 +76,6 @@ def create_app(settings: Settings) -> Starlette:
                 "database": database,
                 "events": events,
                 "drain": drain,
-                "templates": pages.templates(),
                 "write_limit": write_limit,
                 "connections": connections,
             }
@@ -89,6 +89,8 @@ def create_app(settings: Settings) -> Starlette:
             await drain.stop()
             await events.disconnect()
             await database.disconnect()
+            await tracer.stop()
+            await reporter.stop()
 
     feature_routes, feature_middleware = features.install()
     routes = [
@@ -102,6 +104,7 @@ def create_app(settings: Settings) -> Starlette:
     ]
     # Outermost first; the optional ones are left out when off.
     middleware = [Middleware(Metrics)] if settings.metrics_enabled else []
+    middleware += tracer.middleware  # spans hold the request's whole time, Guard's included
     if settings.forwarded_allow_ips:
         # Behind a reverse proxy: take the client address and scheme from X-Forwarded-*
         # before anything reads them (HSTS goes only to requests that came over TLS).

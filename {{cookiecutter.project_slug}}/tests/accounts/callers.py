@@ -21,6 +21,9 @@ from {{ cookiecutter.package_name }}.core.database import Database
 # is proved in tests/accounts/test_passwords.py.
 os.environ["PASSWORD_MEMORY_KIB"] = "8"  # noqa: S105 - a cost, not a password
 os.environ["PASSWORD_TIME_COST"] = "1"  # noqa: S105 - a cost, not a password
+# No mail server but where a test starts one (tests/accounts/mailbox.py): mail is logged as
+# not sent, as when one is down.
+os.environ["SMTP_URL"] = "smtp://127.0.0.1:9"
 
 _numbers = itertools.count(1)
 

@@ -47,7 +47,10 @@ def test_createuser_makes_an_account_that_signs_in(
     ("arguments", "password", "message"),
     [
         (["createuser", "nobody"], PASSWORD, "is not an email address"),
-        (["createuser", "a@example.com"], "short", "the password must have 8 to"),
+        (["createuser", "a@example.com"], "short", "choose a password of 8 to 256 characters"),
+        (["createuser", "a@example.com"], "password", "among the most common ones"),
+        (["createuser", "a@example.com"], "Iloveyou", "among the most common ones"),
+        (["createuser", "a@example.com"], "        ", "not one character repeated"),
         (["deactivate", "missing@example.com"], PASSWORD, "There is no account for"),
     ],
 )

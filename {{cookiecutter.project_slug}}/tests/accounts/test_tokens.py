@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
@@ -8,11 +10,15 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from {{ cookiecutter.package_name }}.accounts.sessions import TICKET_SECONDS
 from {{ cookiecutter.package_name }}.accounts.settings import load_auth
+from {{ cookiecutter.package_name }}.accounts.tables import spent_tickets
+from {{ cookiecutter.package_name }}.accounts.tickets import SECONDS as TICKET_SECONDS
+from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.core.database import Database
+from {{ cookiecutter.package_name }}.core.settings import Settings
 
 from ..problems import assert_problem
-from .forms import csrf_of, other_user, sign_out
+from .forms import other_user, sign_out
 
 
 def new_token(client: TestClient, app: Starlette, name: str = "script") -> dict[str, str]:
@@ -39,6 +45,21 @@ def test_a_token_is_shown_once_and_works_as_bearer(client: TestClient, app: Star
     assert written.status_code == 201
     read = client.get(app.url_path_for("note", id=note["id"]), headers=bearer)
     assert read.json()["title"] == "Mine"
+
+
+def test_a_token_records_when_it_was_last_used(client: TestClient, app: Starlette) -> None:
+    created = new_token(client, app)
+    bearer = {"Authorization": f"Bearer {created['token']}"}
+    sign_out(client)
+
+    listed = [client.get(app.url_path_for("tokens"), headers=bearer) for _ in "ab"]
+
+    assert created["last_used_at"] is None
+    first, second = (answer.json()["items"][0]["last_used_at"] for answer in listed)
+    assert first is not None and first.endswith("Z")
+    used = datetime.fromisoformat(first)
+    assert abs(datetime.now(UTC) - used) < timedelta(minutes=5)
+    assert second == first  # within the minute: not written again
 
 
 @pytest.mark.parametrize("token", ["pat_unknown", "nonsense", ""])
@@ -72,22 +93,6 @@ def test_a_revoked_token_stops_working_and_closes_its_sockets(
         assert by_session.receive_json() == {"type": "pong"}
     assert_problem(client.get(app.url_path_for("notes"), headers=bearer), 401)
     assert_problem(client.delete(app.url_path_for("token", id=created["id"])), 404)
-
-
-def test_the_account_page_creates_and_revokes_tokens(client: TestClient, app: Starlette) -> None:
-    page = client.get(app.url_path_for("account"))
-    created = client.post(
-        app.url_path_for("create_token"), data={"name": "laptop", "csrf_token": csrf_of(page.text)}
-    )
-    token = created.text.split('<code id="new-token">')[1].split("</code>")[0]
-    listed = client.get(app.url_path_for("tokens")).json()["items"]
-    assert [item["name"] for item in listed] == ["laptop"]
-    assert token not in client.get(app.url_path_for("account")).text  # shown only once
-
-    revoke = app.url_path_for("revoke_token", id=listed[0]["id"])
-    client.post(revoke, data={"csrf_token": csrf_of(page.text)})
-
-    assert client.get(app.url_path_for("tokens")).json()["items"] == []
 
 
 class LongAgo(TimestampSigner):
@@ -142,6 +147,55 @@ def test_a_ticket_opens_one_socket_and_ends_with_its_session(
         with pytest.raises(WebSocketDisconnect):
             with client.websocket_connect(path, ["ticket", ticket]):
                 pass
+
+
+def test_a_ticket_opens_one_socket_whichever_process_it_reaches(
+    client: TestClient, app: Starlette, settings: Settings
+) -> None:
+    """Two processes share the database, not their memory: a ticket spent by one is spent."""
+    path = app.url_path_for("notes_socket")
+    tickets = [client.post(app.url_path_for("socket_tokens")).json()["token"] for _ in "ab"]
+    with client.websocket_connect(path, ["ticket", tickets[0]]) as socket:
+        assert socket.accepted_subprotocol == "ticket"
+
+    with TestClient(create_app(settings)) as other_process:
+        with pytest.raises(WebSocketDisconnect):
+            with other_process.websocket_connect(path, ["ticket", tickets[0]]):
+                pass
+        with other_process.websocket_connect(path, ["ticket", tickets[1]]) as socket:
+            assert socket.accepted_subprotocol == "ticket"
+    with pytest.raises(WebSocketDisconnect):  # and back: spent there, spent here
+        with client.websocket_connect(path, ["ticket", tickets[1]]):
+            pass
+
+
+def test_spent_tickets_are_forgotten_once_expired(
+    client: TestClient, app: Starlette, database_url: str
+) -> None:
+    async def nonces(expire: bool = False) -> set[str]:
+        """The nonces stored; with `expire`, first make the stored ones long expired."""
+        database = Database(database_url)
+        await database.connect()
+        try:
+            if expire:
+                long_ago = datetime(2000, 1, 1, tzinfo=UTC)
+                await database.execute(spent_tickets.update().values(expires_at=long_ago))
+            return {row["nonce"] for row in await database.fetch_all(spent_tickets.select())}
+        finally:
+            await database.disconnect()
+
+    def open_one() -> None:
+        ticket = client.post(app.url_path_for("socket_tokens")).json()["token"]
+        with client.websocket_connect(app.url_path_for("notes_socket"), ["ticket", ticket]):
+            pass
+
+    open_one()
+    (first,) = asyncio.run(nonces())
+    assert asyncio.run(nonces(expire=True)) == {first}
+    open_one()
+
+    remaining = asyncio.run(nonces())
+    assert first not in remaining and len(remaining) == 1
 
 
 def test_another_user_reusing_a_key_writes_their_own_note(

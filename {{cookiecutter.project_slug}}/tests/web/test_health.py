@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import threading
-
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import Router
@@ -10,6 +8,8 @@ from starlette.testclient import TestClient
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.core.settings import Settings
 from {{ cookiecutter.package_name }}.web import health
+
+from ..databases import finish_failed_opens
 
 
 def test_live_answers_without_touching_the_database(client: TestClient, app: Starlette) -> None:
@@ -80,10 +80,7 @@ def test_not_ready_when_the_database_is_unreachable(
 
     with TestClient(app, headers=caller) as client:
         response = client.get(app.url_path_for("health_ready"))
-    # After a failed open, aiosqlite's worker thread stops a moment after the event loop.
-    for thread in threading.enumerate():
-        if "_connection_worker_thread" in thread.name:
-            thread.join(timeout=5)
+        finish_failed_opens()
 
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"

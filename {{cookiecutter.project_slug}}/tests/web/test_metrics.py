@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-import threading
-
 from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.core.settings import Settings
+
+from ..databases import finish_failed_opens
 
 
 def count(route: str, status: str, method: str = "GET") -> float:
@@ -73,9 +73,7 @@ def test_a_failing_readiness_check_sets_the_gauge_to_zero(
         assert client.get(app.url_path_for("health_ready")).status_code == 503
         failed = REGISTRY.get_sample_value("health_ready")
         assert client.get(app.url_path_for("health_live")).status_code == 200
-    for thread in threading.enumerate():  # as in test_health.py: aiosqlite's thread ends late
-        if "_connection_worker_thread" in thread.name:
-            thread.join(timeout=5)
+        finish_failed_opens()
 
     assert failed == 0
     assert REGISTRY.get_sample_value("health_ready") == 0  # other routes leave it alone

@@ -1,4 +1,5 @@
 """User accounts: sign-up and sign-in pages (pages.py), the password change (password_change.py),
+the mailed links that confirm an address or reset a password (recovery.py, mail.py),
 personal access tokens (tokens.py), who each request acts for (auth.py), and the OpenAPI
 document's security schemes.
 
@@ -18,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..web import openapi
 from ..web.responses import JSONResponse
-from . import pages, password_change, tokens
+from . import pages, password_change, recovery, tokens
 from .auth import SessionOrToken, SignInRequired, public, refusal
 from .sessions import COOKIE, Accounts
 from .settings import load_auth
@@ -46,6 +47,7 @@ def install() -> tuple[list[BaseRoute], list[Middleware]]:
         Route("/openapi.json", openapi_json, methods=["GET"], name="openapi"),
         *pages.routes,
         *password_change.routes,
+        *recovery.routes,
         *tokens.routes,
     ]
     backend = SessionOrToken(accounts)

@@ -28,8 +28,12 @@ CSRF_HEADER = "x-csrf-token"
 # URL, which servers and proxies log; the handshake's answer names "ticket".
 TICKET = "ticket"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Open to anyone: probes, the API's description, static files, and the account forms.
-PUBLIC = ("/health/", "/static/", "/favicon.ico", "/docs", "/openapi.json", "/sign-in", "/sign-up")
+# Open to anyone: probes, the API's description, static files, the account forms, and the
+# pages of the links mailed to users.
+PUBLIC = (
+    *("/health/", "/static/", "/favicon.ico", "/docs", "/openapi.json", "/sign-in", "/sign-up"),
+    *("/verify-email", "/forgot-password", "/reset-password"),
+)
 # The account forms check the CSRF token of their form themselves.
 FORMS = ("/sign-in", "/sign-up", "/sign-out", "/account")
 
@@ -105,7 +109,7 @@ class SessionOrToken(AuthenticationBackend):
 
     async def ticket_user(self, db: Database, ticket: str) -> User | None:
         """The user a WebSocket ticket opens a socket for, while its credential still holds."""
-        holder = self.accounts.ticket_holder(ticket)
+        holder = await self.accounts.tickets.spend(db, ticket)
         if holder is None:
             return None
         if holder.token_id is None:

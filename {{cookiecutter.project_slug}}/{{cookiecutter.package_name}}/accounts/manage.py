@@ -71,11 +71,10 @@ def main(arguments: list[str]) -> int:
             if not users.EMAIL.fullmatch(options.email.strip()):
                 raise ValueError(f"{options.email!r} is not an email address")
             password = read_password()
-            if not passwords.MIN_LENGTH <= len(password) <= passwords.MAX_LENGTH:
-                raise ValueError(
-                    f"the password must have {passwords.MIN_LENGTH} to "
-                    f"{passwords.MAX_LENGTH} characters"
-                )
+            # The sign-up page's rules: length, and none of the most common passwords.
+            refused = passwords.problem(password)
+            if refused:
+                raise ValueError(refused[0].lower() + refused[1:].rstrip("."))
             problem = asyncio.run(create_user(url, options.email, password))
         else:
             problem = asyncio.run(deactivate(url, options.email))

@@ -8,6 +8,7 @@ a visitor without a session gets one (with no user) when a form is shown.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -15,18 +16,23 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
-from starlette.templating import Jinja2Templates
 
 from ..core.database import Database
 from ..web.about import TITLE
+from ..web.templates import render
 from . import metrics, passwords, users
 from .auth import signed_out, token_revoked
+from .mail import mail_verification
 from .sessions import Accounts, Session, csrf_ok
 
 WRONG = "Wrong email or password."  # the same answer for an unknown email
 # The same answer whether the address had an account or not, so sign-up tells nobody which
 # addresses have one; an existing account is left exactly as it was.
-JOINED = "If that address had no account, it has one now: sign in with it."
+JOINED = (
+    "If that address had no account, it has one now: sign in with it, and follow the link "
+    "mailed to it to confirm the address."
+)
+RESET = "Your password is changed and every session has ended: sign in with the new one."
 BUSY_SECONDS = 1
 
 
@@ -60,12 +66,11 @@ async def form(request: Request) -> dict[str, str]:
 def page(request: Request, template: str, status: int = 200, **context: Any) -> Response:
     """An account page; a visitor without a session gets one, for the form's CSRF token."""
     accounts = accounts_of(request)
-    templates: Jinja2Templates = request.state.templates
     session = accounts.session(request)
     fresh = session is None
     session = Session.new() if session is None else session
     values = {"project_name": TITLE, "csrf_token": session.csrf, **context}
-    response = templates.TemplateResponse(request, template, values, status_code=status)
+    response = render(request, template, values, status)
     if fresh:
         accounts.set_session(response, request, session)
     return response
@@ -100,14 +105,20 @@ async def sign_up(request: Request) -> Response:
         password_hash = await accounts_of(request).passwords.hash(password)
     except passwords.Busy:
         return busy(request, "sign_up.html", email=email)
-    with contextlib.suppress(users.EmailTaken):
-        await users.create_user(db, email, password_hash)
     target = request.url_for("sign_in_form").include_query_params(joined="1")
-    return RedirectResponse(target.path + "?" + target.query, status_code=303)
+    response = RedirectResponse(target.path + "?" + target.query, status_code=303)
+    # A new account is mailed its verification link after the response; a taken address gets
+    # nothing, and the same answer.
+    with contextlib.suppress(users.EmailTaken):
+        user_id = await users.create_user(db, email, password_hash)
+        await mail_verification(request, response, user_id, users.normal_email(email))
+    return response
 
 
 async def sign_in_form(request: Request) -> Response:
     notice = JOINED if request.query_params.get("joined") else ""
+    if request.query_params.get("reset"):
+        notice = RESET
     return page(request, "sign_in.html", notice=notice)
 
 
@@ -150,19 +161,43 @@ async def sign_out(request: Request) -> Response:
 
 
 async def account(request: Request) -> Response:
-    tokens = await users.tokens_of(request.state.database, request.user.id)
-    return page(request, "account.html", tokens=tokens)
+    db = request.state.database
+    tokens = await users.tokens_of(db, request.user.id)
+    return page(
+        request, "account.html", tokens=tokens, user=await users.find_by_id(db, request.user.id)
+    )
 
 
 async def create_token(request: Request) -> Response:
+    """Make a token, and redirect to the page that shows it, so that reloading that page makes
+    no other. Only its hash is kept: the token itself goes there in the signed session cookie
+    (HttpOnly; never in a URL, which histories, logs and Referer headers keep)."""
     fields = await form(request)
+    accounts = accounts_of(request)
+    session = accounts.session(request)
+    if session is None:  # form() has checked the session's CSRF token: it has one
+        raise HTTPException(403, "The form is out of date; reload the page and try again.")
     name = fields.get("name", "").strip()[:100] or "Token"
-    db: Database = request.state.database
-    user_id = request.user.id
-    _, token = await users.create_token(db, user_id, name)
-    tokens = await users.tokens_of(db, user_id)
-    # Shown this once: only its hash is kept.
-    return page(request, "account.html", tokens=tokens, new_token=token)
+    _, token = await users.create_token(request.state.database, request.user.id, name)
+    response = RedirectResponse(request.url_for("new_token").path, status_code=303)
+    accounts.set_session(response, request, replace(session, new_token=token))
+    return response
+
+
+async def new_token(request: Request) -> Response:
+    """The account page with the token just made, once: the session cookie drops it here."""
+    accounts = accounts_of(request)
+    session = accounts.session(request)
+    if session is None or session.new_token is None or session.user_id != request.user.id:
+        return RedirectResponse(request.url_for("account").path, status_code=303)
+    db = request.state.database
+    tokens, user = (
+        await users.tokens_of(db, request.user.id),
+        await users.find_by_id(db, request.user.id),
+    )
+    response = page(request, "account.html", tokens=tokens, user=user, new_token=session.new_token)
+    accounts.set_session(response, request, replace(session, new_token=None))
+    return response
 
 
 async def revoke_token(request: Request) -> Response:
@@ -181,5 +216,6 @@ routes = [
     Route("/sign-out", sign_out, methods=["POST"], name="sign_out"),
     Route("/account", account, methods=["GET"], name="account"),
     Route("/account/tokens", create_token, methods=["POST"], name="create_token"),
+    Route("/account/new-token", new_token, methods=["GET"], name="new_token"),
     Route("/account/tokens/{id:id}/revoke", revoke_token, methods=["POST"], name="revoke_token"),
 ]

@@ -1,5 +1,6 @@
 """The password change page: the current password first, then the new one, which ends every
-other session of the account (the one that changed it stays signed in)."""
+other session of the account (the one that changed it stays signed in); the address is told
+by mail."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from starlette.routing import Route
 
 from . import passwords, users
 from .auth import signed_out
+from .mail import mail_password_changed
 from .pages import accounts_of, busy, form, page
 from .sessions import Session
 
@@ -39,6 +41,7 @@ async def change_password(request: Request) -> Response:
     response = RedirectResponse(request.url_for("account").path + "?changed=1", status_code=303)
     # A new session of the new version, with a new CSRF token: every other one has ended.
     accounts_of(request).set_session(response, request, Session.new(request.user.id, version))
+    mail_password_changed(request, response, request.user.email)
     return response
 
 

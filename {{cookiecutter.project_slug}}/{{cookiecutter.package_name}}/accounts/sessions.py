@@ -1,4 +1,4 @@
-"""The signed session cookie and its CSRF token, WebSocket tickets, and the sign-in limit."""
+"""The signed session cookie and its CSRF token, the sign-in limit, and the mailer."""
 
 from __future__ import annotations
 
@@ -15,39 +15,31 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from .mail import Mailer
 from .passwords import Passwords
 from .settings import AuthSettings
-from .users import User
+from .tickets import Tickets
 
 COOKIE = "session"  # on plain http, for local development
 # Over TLS: a browser keeps a __Host- cookie only if it is Secure, for Path=/ and no Domain, so
 # neither another subdomain nor a plain-http page can set or replace it.
 HOST_COOKIE = "__Host-session"
-TICKET_SECONDS = 60
 
 
 @dataclass(frozen=True)
 class Session:
     """What the signed session cookie holds: the user, if signed in, the user's session version
-    when it was issued (see `users.users`), and the CSRF token."""
+    when it was issued (see `users.users`), and the CSRF token. A token made on the account
+    page rides along from its form's redirect to the one page that shows it (pages.py)."""
 
     user_id: int | None
     csrf: str
     version: int = 0
+    new_token: str | None = None
 
     @classmethod
     def new(cls, user_id: int | None = None, version: int = 0) -> Session:
         return cls(user_id, secrets.token_urlsafe(32), version)
-
-
-@dataclass(frozen=True)
-class Ticket:
-    """Who a WebSocket ticket opens a socket for: the user, and the token that made it (None:
-    the session of that version)."""
-
-    user_id: int
-    token_id: int | None
-    version: int
 
 
 class LoginLimit:
@@ -70,8 +62,8 @@ class LoginLimit:
 
 
 class Accounts:
-    """The session cookie's signing and reading, and the sign-in limit; endpoints find this
-    object in `scope["accounts"]`."""
+    """The session cookie's signing and reading, WebSocket tickets, the sign-in limit and mail;
+    endpoints find this object in `scope["accounts"]`."""
 
     def __init__(self, settings: AuthSettings) -> None:
         self.settings = settings
@@ -82,30 +74,8 @@ class Accounts:
         self.max_age = int(settings.session_days * 86400)
         key = settings.secret_key.get_secret_value()
         self.serializer = URLSafeTimedSerializer(key, salt="session")
-        self.tickets = URLSafeTimedSerializer(key, salt="socket")
-        self.used: dict[str, float] = {}  # the tickets used in this process, until they expire
-
-    def ticket(self, user: User, version: int) -> str:
-        """A ticket that opens one WebSocket as `user` within `TICKET_SECONDS`, for clients
-        that cannot send a cookie or an Authorization header with the handshake. It holds the
-        credential that made it: the token, or the session's version, so that revoking the
-        token or signing out voids it too."""
-        data = {"user": user.id, "token": user.token_id, "v": version, "n": secrets.token_hex(8)}
-        return self.tickets.dumps(data)
-
-    def ticket_holder(self, ticket: str) -> Ticket | None:
-        """The ticket's holder, and this use spends it; None if forged, expired or spent."""
-        try:
-            data = self.tickets.loads(ticket, max_age=TICKET_SECONDS)
-            holder = Ticket(int(data["user"]), data["token"], int(data["v"]))
-        except (BadSignature, KeyError, TypeError, ValueError):
-            return None
-        now = time.monotonic()
-        self.used = {nonce: end for nonce, end in self.used.items() if end > now}
-        if data["n"] in self.used:
-            return None
-        self.used[data["n"]] = now + TICKET_SECONDS + 1
-        return holder
+        self.tickets = Tickets(key)
+        self.mailer = Mailer(settings)
 
     def session(self, connection: HTTPConnection) -> Session | None:
         cookie = connection.cookies.get(HOST_COOKIE) or connection.cookies.get(COOKIE)
@@ -113,18 +83,19 @@ class Accounts:
             return None
         try:
             data = self.serializer.loads(cookie, max_age=self.max_age)
-            return Session(data["user"], data["csrf"], int(data["v"]))
+            return Session(data["user"], data["csrf"], int(data["v"]), data.get("t"))
         except (BadSignature, KeyError, TypeError, ValueError):
             return None
 
     def set_session(self, response: Response, connection: HTTPConnection, session: Session) -> None:
         # Secure whenever the request came over TLS (directly, or as the trusted proxy says).
         secure = connection.url.scheme in {"https", "wss"}
+        data = {"user": session.user_id, "csrf": session.csrf, "v": session.version}
+        if session.new_token is not None:
+            data["t"] = session.new_token
         response.set_cookie(
             HOST_COOKIE if secure else COOKIE,
-            self.serializer.dumps(
-                {"user": session.user_id, "csrf": session.csrf, "v": session.version}
-            ),
+            self.serializer.dumps(data),
             max_age=self.max_age,
             httponly=True,
             samesite="lax",

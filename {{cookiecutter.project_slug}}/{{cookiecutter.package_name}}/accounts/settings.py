@@ -1,8 +1,10 @@
-"""The accounts' settings: the key that signs sessions, how long they last, sign-in limits."""
+"""The accounts' settings: the key that signs sessions, how long they last, sign-in limits, and
+where and how often mail is sent."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import limits
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -10,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ..core.settings import SettingsError, sentence
 
+# SMTP_URL's scheme -> the port it defaults to.
+SMTP_SCHEMES = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 WEAK = {"changeme", "secret", "change-me", "your-secret-key"}
 
 
@@ -28,8 +32,36 @@ class AuthSettings(BaseSettings):
     # Hashes running at once in one process (each holds PASSWORD_MEMORY_KIB); more are refused
     # with 503 and Retry-After.
     password_hashes_in_flight: int = Field(2, ge=1, le=64)
+    # Where mail goes (smtp://, smtp+starttls://, smtps://; USER:PASSWORD@ in the URL), from whom.
+    smtp_url: SecretStr = SecretStr("smtp://127.0.0.1:1025")
+    smtp_timeout: float = Field(10.0, gt=0, le=120)
+    mail_from: str = Field("noreply@localhost", pattern=r"^[^@\s<>]+@[^@\s<>]+$")
+    mail_rate_per_account: str = "3/hour"
+    mail_rate_per_address: str = "10/hour"
+    reset_link_minutes: int = Field(30, ge=5, le=24 * 60)
+    verify_link_hours: int = Field(48, ge=1, le=24 * 30)
 
-    @field_validator("login_rate_per_account", "login_rate_per_address")
+    @field_validator("smtp_url")
+    @classmethod
+    def smtp(cls, value: SecretStr) -> SecretStr:
+        url = urlsplit(value.get_secret_value())
+        try:
+            url.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            url = url._replace(scheme="")
+        if url.scheme not in SMTP_SCHEMES or not url.hostname:
+            raise ValueError(
+                "SMTP_URL is not a mail server's URL; write smtp://HOST:25, "
+                "smtp+starttls://USER:PASSWORD@HOST:587 or smtps://USER:PASSWORD@HOST:465."
+            )
+        return value
+
+    @field_validator(
+        "login_rate_per_account",
+        "login_rate_per_address",
+        "mail_rate_per_account",
+        "mail_rate_per_address",
+    )
     @classmethod
     def rate(cls, value: str) -> str:
         try:

@@ -12,9 +12,9 @@ from starlette.responses import Response
 
 from ..web.routing import ApiRoute, Operation, parse
 from ..web.schemas import SOME_TEXT, Input, UTCDateTime
-from . import users
+from . import tickets, users
 from .auth import token_revoked
-from .sessions import TICKET_SECONDS, Accounts
+from .sessions import Accounts
 
 
 class TokenIn(Input):
@@ -25,6 +25,9 @@ class Token(BaseModel):
     id: int
     name: str
     created_at: UTCDateTime
+    last_used_at: UTCDateTime | None = Field(
+        description="When a request last came with it, to the minute; null: never."
+    )
 
 
 class NewToken(Token):
@@ -76,8 +79,8 @@ async def revoke_token(request: Request) -> Response:
 async def create_socket_token(request: Request) -> Response:
     accounts: Accounts = request.scope["accounts"]
     session = accounts.session(request)
-    ticket = accounts.ticket(request.user, 0 if session is None else session.version)
-    return json_response(SocketToken(token=ticket, expires_in=TICKET_SECONDS), 201)
+    ticket = accounts.tickets.mint(request.user, 0 if session is None else session.version)
+    return json_response(SocketToken(token=ticket, expires_in=tickets.SECONDS), 201)
 
 
 routes = [

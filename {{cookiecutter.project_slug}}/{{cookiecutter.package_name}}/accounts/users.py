@@ -6,15 +6,17 @@ import hashlib
 import re
 import secrets
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from starlette.authentication import BaseUser
 
 from ..core.database import Database, DatabaseUnavailable, Row
+from ..web.schemas import as_utc
 from .tables import tokens, users
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")  # the shape only: mail is not sent
+USE_RECORDED_EVERY = timedelta(minutes=1)  # how stale a token's last_used_at may grow
 TOKEN_PREFIX = "pat_"  # noqa: S105 - not a secret, but so a leaked token is recognisable, e.g. by secret scanners
 
 
@@ -73,9 +75,14 @@ TOKEN_OF = ACTIVE_BY_ID.select_from(tokens.join(users)).where(
     tokens.c.id == sa.bindparam("token_id")
 )
 BY_TOKEN = (
-    sa.select(users.c.id, users.c.email, tokens.c.id.label("token_id"))
+    sa.select(users.c.id, users.c.email, tokens.c.id.label("token_id"), tokens.c.last_used_at)
     .select_from(tokens.join(users))
     .where(tokens.c.digest == sa.bindparam("digest"), users.c.active)
+)
+TOKEN_USED = (
+    tokens.update()
+    .where(tokens.c.id == sa.bindparam("token_id"))
+    .values(last_used_at=sa.bindparam("now"))
 )
 SIGNED_IN = (
     users.update()
@@ -88,7 +95,7 @@ REHASHED = (
     .values(password_hash=sa.bindparam("password_hash"))
 )
 TOKENS_OF = (
-    sa.select(tokens.c.id, tokens.c.name, tokens.c.created_at)
+    sa.select(tokens.c.id, tokens.c.name, tokens.c.created_at, tokens.c.last_used_at)
     .where(tokens.c.user_id == sa.bindparam("user_id"))
     .order_by(tokens.c.id)
 )
@@ -133,10 +140,16 @@ async def end_sessions(db: Database, user_id: int) -> None:
 
 
 async def user_of_token(db: Database, token: str) -> User | None:
+    """The token's active user; the token's use is recorded, once in `USE_RECORDED_EVERY`."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     row = await db.fetch_one(BY_TOKEN, {"digest": digest(token)})
-    return None if row is None else User(row["id"], row["email"], row["token_id"])
+    if row is None:
+        return None
+    now, last = datetime.now(UTC), row["last_used_at"]
+    if last is None or now - as_utc(last) >= USE_RECORDED_EVERY:
+        await db.execute(TOKEN_USED, {"token_id": row["token_id"], "now": now})
+    return User(row["id"], row["email"], row["token_id"])
 
 
 async def create_user(db: Database, email: str, password_hash: str) -> int:

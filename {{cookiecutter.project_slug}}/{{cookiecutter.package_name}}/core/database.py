@@ -27,7 +27,7 @@ import databases
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql import ClauseElement, Insert
 
-from . import metrics
+from . import metrics, tracing
 from .outages import DatabaseMissing, DatabaseUnavailable, Outages, OutcomeUnknown
 from .plans import RUN, Plan, Plans, Row, writing
 from .sqlite import SQLitePool, WriterTurns
@@ -138,6 +138,7 @@ class Database:
         async with self._turns.transaction() if self._sqlite else nullcontext():
             token = writing.set(True)
             outages = Outages()
+            connection = database.connection()  # this task's: the transaction takes it too
             try:
                 with outages:
                     async with database.transaction():
@@ -146,6 +147,8 @@ class Database:
                         outages.unknown = self._sqlite is None
             finally:
                 writing.reset(token)
+                if await _give_back(connection) and self._mysql:
+                    await _wake_waiters(database._backend._pool)
 
     async def ping(self) -> None:
         """Raise `DatabaseUnavailable` unless the database answers a trivial query.
@@ -164,7 +167,7 @@ class Database:
         plan = self._plans.get(query)
         arguments = plan.arguments(values)
         database = self._database if self._database.is_connected else await self._connected()
-        with Outages(), metrics.QueryTimer():
+        with Outages(), metrics.QueryTimer(), tracing.query(plan.sql, self._plans.dialect.name):
             if writing.get():  # this task holds a transaction: its connection, from `databases`
                 async with database.connection() as connection:
                     async with connection._query_lock:
@@ -172,10 +175,16 @@ class Database:
                         return plan, await self._run(raw, plan, arguments, mode)
             # Otherwise one statement, committed on its own, on a connection from the driver.
             if self._sqlite is None:
-                async with database._backend._pool.acquire() as raw:
-                    # A write commits on its own: lost once sent, it may have been applied.
-                    with Outages(unknown=mode == "execute" or plan.is_write):
-                        return plan, await self._run(raw, plan, arguments, mode)
+                pool = database._backend._pool
+                try:
+                    async with pool.acquire() as raw:
+                        # A write commits on its own: lost once sent, it may have been applied.
+                        with Outages(unknown=mode == "execute" or plan.is_write):
+                            return plan, await self._run(raw, plan, arguments, mode)
+                except DatabaseUnavailable:
+                    if self._mysql:
+                        await _wake_waiters(pool)
+                    raise
             if mode == "execute" or plan.is_write:
                 async with self._turns.single():
                     raw = await self._sqlite.writer()
@@ -203,6 +212,36 @@ class Database:
         self._returning = mariadb is not None and (int(mariadb[1]), int(mariadb[2])) >= (10, 5)
         # SQLAlchemy's MySQL dialect learns this on its own connections; these are not its own.
         self._plans.dialect.insert_returning = self._returning
+
+
+async def _give_back(connection: databases.core.Connection) -> bool:
+    """Return to the pool the connection of a transaction whose COMMIT or ROLLBACK raised.
+
+    `databases` hands a transaction's connection back only once its COMMIT or ROLLBACK
+    succeeds, so one cut there stays checked out. asyncpg's pool takes back a lost connection
+    by itself; aiomysql's keeps it as in use for good, and its close() then waits for it. The
+    pool's own release() discards it: aiomysql drops a connection that is closed (it closes
+    itself when its server is lost) and closes one still inside a transaction; asyncpg
+    terminates a broken one, and ignores one it has taken back already.
+    """
+    held = bool(connection._connection_counter)
+    try:
+        while connection._connection_counter:  # the holds of transactions that never let go
+            await connection.__aexit__()
+    except Exception:  # the error that ended the transaction is the one to report
+        logger.warning("Could not return a failed transaction's connection", exc_info=True)
+    return held
+
+
+async def _wake_waiters(pool: Any) -> None:
+    """After a lost connection, give its place in aiomysql's pool to a query waiting for one.
+
+    aiomysql's release() wakes no waiter when the connection it takes back is closed (asyncpg's
+    does), so with every place taken a waiting query would wait for good. A query waits only
+    while no connection is idle; then the pool's public clear() has none to close, and wakes one.
+    """
+    if pool.freesize == 0:
+        await pool.clear()
 
 
 def _seen(ping: asyncio.Future[Any]) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 import structlog
 from structlog.typing import EventDict, WrappedLogger
 
+from . import tracing
+
 # A caller's id is kept when it is short and plain, so it cannot forge or flood log lines.
 _SAFE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 # The id of the request this task serves: one context variable, set and reset per request,
@@ -35,6 +37,7 @@ def formatter(debug: bool = False) -> logging.Formatter:
         foreign_pre_chain=[
             structlog.contextvars.merge_contextvars,
             add_request_id,
+            *tracing.LOG_PROCESSORS,  # the trace id, when traces are on
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
             structlog.processors.TimeStamper(fmt="iso", utc=True),

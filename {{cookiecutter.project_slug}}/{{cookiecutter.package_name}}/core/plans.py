@@ -39,6 +39,7 @@ PRIVATE = {
         "MySQLBackend._pool",  # the aiomysql pool, likewise
         "SQLitePool._memref",  # the shared in-memory database's keep-alive connection
         "Connection._query_lock",  # taken while a plan runs, as `databases` does itself
+        "Connection._connection_counter",  # a transaction's hold on its connection
     ],
     "sqlalchemy": [
         "SQLCompiler._bind_processors",  # each parameter's type conversion into the driver

@@ -5,22 +5,21 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.templating import Jinja2Templates
 
 from ..web import about, scoping
+from ..web.templates import render
 from .queries import newest
 from .schemas import Note
 
 
 async def home(request: Request) -> Response:
-    templates: Jinja2Templates = request.state.templates
     # The page shows the latest notes, newest first; the API pages through all of them.
     notes = [
         Note.model_validate(row)
         for row in await newest(request.state.database, scoping.of(request))
     ]
     context = {"notes": notes, "project_name": about.TITLE}
-    return templates.TemplateResponse(request, "index.html", context)
+    return render(request, "index.html", context)
 
 
 routes = [Route("/", home, methods=["GET"], name="home")]

@@ -20,12 +20,12 @@ from starlette.convertors import (
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.templating import Jinja2Templates
 
 from . import about
 from .responses import JSONResponse
 from .routing import WRITES, ApiRoute, Operation
 from .schemas import Problem
+from .templates import render
 
 REF = "#/components/schemas/{model}"
 
@@ -147,8 +147,7 @@ async def openapi_json(request: Request) -> Response:
 
 
 async def docs(request: Request) -> Response:
-    templates: Jinja2Templates = request.state.templates
-    return templates.TemplateResponse(request, "docs.html", {"spec": document(request.app.routes)})
+    return render(request, "docs.html", {"spec": document(request.app.routes)})
 
 
 routes = [
