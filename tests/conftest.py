@@ -134,7 +134,12 @@ def stop(process: subprocess.Popen[str]) -> str:
     """Stop a server started in its own session, with everything it spawned; return its output."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
-    output, _ = process.communicate(timeout=30)
+    try:
+        output, _ = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:  # killed, so that nothing outlives the test
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        pytest.fail(f"the server did not stop within 30 s of SIGTERM:\n{output}")
     return output
 
 

@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
+import time
 from pathlib import Path
 
 from ..core import logs
@@ -108,14 +108,17 @@ def server_environment(settings: Settings, folder: Path) -> dict[str, str]:
 
 
 class Supervisor:
-    """The server process and the stop sequence; signal handlers only set `stopping`."""
+    """The server process and the stop sequence; signal handlers only record the signal.
+
+    A handler must not take a lock the main thread may hold when the signal lands (as
+    `threading.Event.set` does: that deadlocks), so it appends to a list the loop polls.
+    """
 
     def __init__(self, settings: Settings, folder: Path) -> None:
         self.settings = settings
         self.folder = folder
         self.drain_file = folder / DRAIN_FILE
-        self.stopping = threading.Event()
-        self.drain = True
+        self.received: list[int] = []
 
     def start(self, command: list[str]) -> None:
         # Its own session: a signal sent to this process's group reaches it only through here.
@@ -128,15 +131,15 @@ class Supervisor:
         )
 
     def on_signal(self, signum: int, frame: object) -> None:
-        self.drain = self.drain and signum in (signal.SIGTERM, signal.SIGHUP)
-        self.stopping.set()
+        self.received.append(signum)
 
     def run(self) -> int:
-        while not self.stopping.is_set():
+        while not self.received:
             if self.server.poll() is not None:  # stopped or failed on its own
                 return self.server.returncode
-            self.stopping.wait(0.2)
-        drain = self.settings.shutdown_drain_seconds if self.drain else 0
+            time.sleep(0.2)
+        drained = all(signum in (signal.SIGTERM, signal.SIGHUP) for signum in self.received)
+        drain = self.settings.shutdown_drain_seconds if drained else 0
         logger.info("Draining for %gs before stopping", drain)
         self.drain_file.touch()
         self.server_wait(drain)
