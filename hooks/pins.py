@@ -54,7 +54,7 @@ def dependencies(answers: Mapping[str, object], pins: Table) -> Dependencies:
     for group in groups:
         chosen.extend(pins["dependency-groups"][group])
     return Dependencies(
-        project=sorted(chosen, key=lambda requirement: normalize(re.split(r"[\[=<>~!; ]", requirement)[0])),
+        project=sorted(set(chosen), key=lambda requirement: normalize(re.split(r"[\[=<>~!; ]", requirement)[0])),
         dev=[*pins["dependency-groups"]["dev"], *(
             requirement for group in dev_groups for requirement in pins["dependency-groups"][group]
         )],
@@ -92,6 +92,9 @@ def derive_lock(
     for group in deps.groups:
         edges.extend(root["dev-dependencies"][normalize(group)])
         requires.extend(root["metadata"]["requires-dev"][normalize(group)])
+    # Two options may pin the same package (the broker's and the queue's Redis client): once.
+    edges = list({_key(edge): edge for edge in edges}.values())
+    requires = list({json.dumps(item, sort_keys=True): item for item in requires}.values())
     dev_edges = [*root["dev-dependencies"]["dev"]]
     dev = [*root["metadata"]["requires-dev"]["dev"]]
     for group in deps.dev_groups:

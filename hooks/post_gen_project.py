@@ -21,6 +21,7 @@ from cookiecutter.repository import expand_abbreviations, is_repo_url
 DATABASE = "{{ cookiecutter.database }}"
 BROADCAST = "{{ cookiecutter.broadcast }}"
 AUTH = "{{ cookiecutter.auth }}"
+JOBS = "{{ cookiecutter.jobs }}"
 PACKAGE = "{{ cookiecutter.package_name }}"
 # Every answer, and where the template came from (`_template`, `_repo_dir`, `_checkout`).
 CONTEXT = json.loads(r"""{{ cookiecutter | jsonify }}""")
@@ -57,6 +58,15 @@ UNUSED: dict[tuple[str, str], list[str]] = {
         "docs/accounts.md",
     ],
     ("tracing", "none"): [f"{PACKAGE}/core/tracing_otel.py", "tests/core/test_tracing.py"],
+    ("jobs", "none"): [
+        f"{PACKAGE}/core/jobs_saq.py",
+        f"{PACKAGE}/ops/worker.py",
+        "scripts/worker",
+        "tests/ops/test_worker.py",
+        "tests/ops/worker_jobs.py",
+        f"deploy/systemd/{CONTEXT['project_slug']}-worker.service",
+        "deploy/kubernetes/base/worker.yaml",
+    ],
     ("error_reporting", "none"): [
         f"{PACKAGE}/core/reporting_sentry.py",
         "tests/core/test_reporting.py",
@@ -83,6 +93,11 @@ DATABASE_URLS = {
     "sqlite": f"sqlite+aiosqlite:///./{PACKAGE}.db",
     "postgresql": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{PACKAGE}",
     "mysql": f"mysql+aiomysql://root@127.0.0.1:3306/{PACKAGE}",
+}
+JOBS_URLS = {
+    "none": "memory://",
+    "redis": "redis://127.0.0.1:6379/1",  # beside the broker's database 0
+    "postgres": f"postgresql://postgres@127.0.0.1:5432/{PACKAGE}",  # the app's own database
 }
 BROADCAST_URLS = {
     "memory": "memory://",
@@ -191,6 +206,8 @@ def write_env() -> None:
             line = f"DATABASE_URL={DATABASE_URLS[DATABASE]}"
         elif line.startswith("BROADCAST_URL="):
             line = f"BROADCAST_URL={BROADCAST_URLS[BROADCAST]}"
+        elif line.startswith("JOBS_URL="):
+            line = f"JOBS_URL={JOBS_URLS[JOBS]}"
         elif line.startswith("DEBUG="):
             line = "DEBUG=true"
         elif line.startswith("SECRET_KEY="):  # with user accounts: this project's own

@@ -23,6 +23,7 @@ VERSION = CONTEXT["version"]
 DATABASE = CONTEXT["database"]
 KUBERNETES = CONTEXT["kubernetes"]
 BROADCAST = CONTEXT["broadcast"]
+JOBS = CONTEXT["jobs"]
 
 # Top-level names a package may not take besides the project's own folders (read from the
 # template): it would collide with them, or shadow pytest's and the tests' imports.
@@ -127,6 +128,17 @@ def problem() -> str | None:
         return (
             f"broadcast=postgres uses LISTEN/NOTIFY on the app's PostgreSQL database, but "
             f"database={DATABASE}; choose database=postgresql, or broadcast=redis or memory."
+        )
+    if JOBS == "postgres" and DATABASE != "postgresql":
+        return (
+            f"jobs=postgres keeps its queue in the app's PostgreSQL database, but "
+            f"database={DATABASE}; choose database=postgresql, or jobs=redis or none."
+        )
+    if JOBS != "none" and BROADCAST == "memory":
+        return (
+            f"jobs={JOBS} runs jobs in a worker process, whose progress events reach the web "
+            "process's WebSockets only through a broker; choose broadcast=redis, or "
+            "broadcast=postgres with database=postgresql."
         )
     return None
 

@@ -26,9 +26,10 @@ COMBINATIONS: dict[str, dict[str, str]] = {
     "sqlite": {"database": "sqlite"},
     "postgresql": {"database": "postgresql"},
     # The Lambda entry point here too, so its test also runs on a second backend; events
-    # through Redis; and traces.
+    # through Redis; traces; and jobs on a Redis queue.
     "mysql": {
         "database": "mysql", "lambda": "yes", "broadcast": "redis", "tracing": "opentelemetry",
+        "jobs": "redis",
     },
     # User accounts on each database: PostgreSQL's with every deployment option; SQLite's
     # with error reports.
@@ -38,6 +39,7 @@ COMBINATIONS: dict[str, dict[str, str]] = {
     "deploy-all": {
         "database": "postgresql", "broadcast": "postgres", "process_manager": "systemd",
         "kubernetes": "yes", "lambda": "yes", "paas": "yes", "ci": "github", "auth": "users",
+        "jobs": "postgres",
     },
     "deploy-none": {
         "database": "sqlite", "process_manager": "none", "kubernetes": "no",

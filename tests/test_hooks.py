@@ -71,6 +71,11 @@ REFUSED = [
     ),
     ({"broadcast": "postgres"}, "broadcast=postgres uses LISTEN/NOTIFY on the app's PostgreSQL"),
     ({"broadcast": "postgres", "database": "mysql"}, "but database=mysql; choose database="),
+    (
+        {"jobs": "postgres", "broadcast": "redis"},
+        "jobs=postgres keeps its queue in the app's PostgreSQL database, but database=sqlite",
+    ),
+    ({"jobs": "redis"}, "progress events reach the web process's WebSockets only through a broker"),
 ]
 
 

@@ -39,7 +39,7 @@ def test_crud_round_trip_over_http(server: str) -> None:
         assert client.delete(location).status_code == 204
         assert client.get(location).status_code == 404
         assert client.get("/health/ready").json() == {
-            "status": "ok", "database": "ok", "broker": "memory"
+            "status": "ok", "database": "ok", "broker": "memory", "jobs": "memory"
         }
         assert "Notes" in client.get("/").text
 

@@ -35,8 +35,9 @@ OPERATIONS = ["tracing", "error_reporting"]
 
 
 def dependency_sets() -> list[dict[str, str]]:
-    """Every combination of the data options' values but the one the pre-generation hook refuses
-    (broadcast=postgres needs database=postgresql; tests/test_hooks.py checks that it does), each
+    """Every combination of the data options' values but those the pre-generation hook refuses
+    (broadcast=postgres and jobs=postgres need database=postgresql, and a job queue needs a
+    broker; tests/test_hooks.py checks that it does), each
     with one combination of the operations options, chosen so that every value of those meets
     every value of the others without multiplying the renders."""
     data = [option for option in OPTIONS if option not in OPERATIONS]
@@ -46,7 +47,9 @@ def dependency_sets() -> list[dict[str, str]]:
     ]
     allowed = [
         options for options in combinations
-        if not (options.get("broadcast") == "postgres" and options["database"] != "postgresql")
+        if not (options["broadcast"] == "postgres" and options["database"] != "postgresql")
+        and not (options["jobs"] == "postgres" and options["database"] != "postgresql")
+        and not (options["jobs"] != "none" and options["broadcast"] == "memory")
     ]
     # Greedily, the operations values that meet the most value pairs not met yet; ties go to
     # the values used least so far.
@@ -79,8 +82,10 @@ def uv(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_options_with_dependencies() -> None:
-    assert OPTIONS == ["database", "broadcast", "lambda", "auth", "tracing", "error_reporting"]
-    assert len(dependency_sets()) == 28
+    assert OPTIONS == [
+        "database", "broadcast", "lambda", "auth", "tracing", "error_reporting", "jobs",
+    ]
+    assert len(dependency_sets()) == 52
 
 
 def test_template_lock_is_current_for_its_pins() -> None:

@@ -174,7 +174,10 @@ def test_unit_installs_migrates_serves_and_stops_under_systemd(
         base = f"http://127.0.0.1:{port}"
         headers = {"Host": "localhost"}  # the environment file's ALLOWED_HOSTS
         ready = wait_for_ready(f"{base}/health/ready", headers, podman_env, name)
-        assert ready == {"status": "ok", "database": "ok", "broker": context["broadcast"]}
+        queue = {"none": "memory"}.get(context.get("jobs", "none"), context.get("jobs"))
+        assert ready == {
+            "status": "ok", "database": "ok", "broker": context["broadcast"], "jobs": queue,
+        }
 
         # The migrations ran first, as their own step, and the server runs as the unit's user.
         state = show(podman_env, name, "ExecStartPre", "MainPID", "ActiveState")

@@ -80,8 +80,9 @@ def render_item(kind: str, item: Any, autogen: AutogenContext) -> str | Literal[
 
 
 def no_leftovers(name: str | None, kind: str, parents: Any) -> bool:
-    # A failed batch migration on SQLite can leave its copy behind: it is no table of the app's.
-    return not (kind == "table" and (name or "").startswith(LEFTOVER))
+    # A failed batch migration on SQLite can leave its copy behind, and a job queue on this
+    # database keeps its own tables (saq creates and migrates them): none is the app's.
+    return not (kind == "table" and (name or "").startswith((LEFTOVER, JOB_QUEUE_TABLES)))
 
 
 def review(context: Any, revision: Any, directives: list[MigrationScript]) -> None:
@@ -144,6 +145,7 @@ def checks_first(table: str, operations: list[Any]) -> list[Any]:
 
 
 LEFTOVER = "_alembic_tmp_"
+JOB_QUEUE_TABLES = "saq_"  # saq_jobs, saq_stats, saq_versions (JOBS_URL on this database)
 BOOLEANS = {"0": False, "false": False, "1": True, "true": True}
 
 

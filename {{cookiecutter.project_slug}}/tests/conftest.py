@@ -22,6 +22,7 @@ from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.core.database import Database
+from {{ cookiecutter.package_name }}.core.jobs_memory import Jobs as MemoryJobs
 from {{ cookiecutter.package_name }}.core.settings import Settings
 from {{ cookiecutter.package_name }}.tables import metadata
 
@@ -98,6 +99,14 @@ def settings(database_url: str) -> Settings:
 @pytest.fixture
 def app(settings: Settings) -> Starlette:
     return create_app(settings)
+
+
+def settle(client: TestClient) -> None:
+    """Wait until the jobs the app has started (exports, mail) have ended: the suite's apps
+    run them in their own process (JOBS_URL=memory://), after the response."""
+    jobs = client.app_state["jobs"]
+    assert isinstance(jobs, MemoryJobs) and client.portal is not None
+    client.portal.call(jobs.idle)
 
 
 @pytest.fixture

@@ -17,9 +17,10 @@ from . import features
 from .core import reporting, tracing
 from .core.database import Database
 from .core.events import Events
+from .core.jobs import Queue, open_queue
 from .core.settings import Settings
 from .ops.drain import Drain
-from .web import errors, health, idempotency, openapi, sockets
+from .web import errors, health, openapi, sockets
 from .web import templates as pages
 from .web.metrics import Metrics
 from .web.middleware import Cors, Guard
@@ -34,6 +35,7 @@ class State(TypedDict):
     settings: Settings
     database: Database
     events: Events
+    jobs: Queue
     drain: Drain
     write_limit: WriteLimit | None
     connections: set[sockets.Connection]  # open WebSockets, closed with 1001 at shutdown
@@ -55,14 +57,13 @@ def create_app(settings: Settings) -> Starlette:
         events = Events(
             settings.broadcast_url, settings.broadcast_channel, settings.broadcast_timeout
         )
+        jobs = open_queue(settings, *features.jobs())
         write_limit = WriteLimit(settings.rate_limit_writes) if settings.rate_limit_writes else None
         connections: set[sockets.Connection] = set()
         await database.connect()
         await events.connect()
+        await jobs.connect(database, events)
         drain.start()
-        forgetting = asyncio.create_task(
-            idempotency.keep_forgetting(database, settings.idempotency_key_hours)
-        )
 
         async def goodbye_at_stop() -> None:
             # Both servers cut open WebSockets when they stop: close them with 1001 first.
@@ -75,6 +76,7 @@ def create_app(settings: Settings) -> Starlette:
                 "settings": settings,
                 "database": database,
                 "events": events,
+                "jobs": jobs,
                 "drain": drain,
                 "write_limit": write_limit,
                 "connections": connections,
@@ -82,11 +84,11 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             # The server has stopped serving: what still holds a subscription or a
             # connection (WebSockets closing) goes before the database does.
-            for task in (forgetting, goodbye):
-                task.cancel()
-            await asyncio.wait({forgetting, goodbye})  # their CancelledError stays in them
+            goodbye.cancel()
+            await asyncio.wait({goodbye})  # its CancelledError stays in it
             await sockets.say_goodbye(connections)
             await drain.stop()
+            await jobs.disconnect()  # jobs still running in this process (memory://) end here
             await events.disconnect()
             await database.disconnect()
             await tracer.stop()

@@ -9,6 +9,8 @@ import re
 import httpx2 as httpx
 from starlette.testclient import TestClient
 
+from ..conftest import settle
+
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PASSWORD = "correct horse battery staple"  # noqa: S105 - the test users' password
 # What a client may send to act for its user: the session's CSRF token, or a token of its own.
@@ -42,7 +44,9 @@ def try_sign_up(client: TestClient, email: str, password: str = PASSWORD) -> htt
     if form.status_code != 200:  # e.g. a Host header the app does not answer
         return form
     fields = {"email": email, "password": password, "csrf_token": csrf_of(form.text)}
-    return client.post("/sign-up", data=fields)
+    joined = client.post("/sign-up", data=fields)
+    settle(client)
+    return joined
 
 
 def other_user(client: TestClient) -> dict[str, str]:

@@ -15,6 +15,7 @@ from {{ cookiecutter.package_name }}.accounts.settings import load_auth
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.core.settings import Settings, SettingsError
 
+from ..conftest import settle
 from ..problems import assert_problem
 from .forms import csrf_of, other_user, sign_out
 
@@ -96,6 +97,21 @@ def test_a_user_sees_and_changes_only_their_own_notes(client: TestClient, app: S
     assert client.get(url).json()["title"] == "Mine"
     assert_problem(client.get(app.url_path_for("note", id=theirs["id"])), 404)
     assert "Theirs" not in client.get(app.url_path_for("home")).text
+
+
+def test_a_user_exports_and_downloads_only_their_own_notes(
+    client: TestClient, app: Starlette
+) -> None:
+    new_note(client, app, "Mine")
+    other = other_user(client)
+    client.post(app.url_path_for("notes"), json={"title": "Theirs"}, headers=other)
+
+    started = client.post(app.url_path_for("exports")).json()
+    settle(client)
+    for name in ("export", "export_file"):
+        assert_problem(client.get(app.url_path_for(name, id=started["id"]), headers=other), 404)
+    file = client.get(app.url_path_for("export_file", id=started["id"])).json()
+    assert [note["title"] for note in file["notes"]] == ["Mine"]
 
 
 def test_a_socket_gets_only_its_users_events(client: TestClient, app: Starlette) -> None:

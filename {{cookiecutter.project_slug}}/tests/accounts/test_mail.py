@@ -18,7 +18,7 @@ from {{ cookiecutter.package_name }}.accounts.tables import email_links
 from {{ cookiecutter.package_name }}.core.database import Database
 from {{ cookiecutter.package_name }}.core.settings import SettingsError
 
-from .forms import PASSWORD, csrf_of, new_email, sign_out, sign_up
+from .forms import PASSWORD, csrf_of, new_email, settle, sign_out, sign_up
 from .mailbox import Mailbox
 
 NEW_PASSWORD = "a new horse, a new staple"  # noqa: S105 - the test users' next password
@@ -29,6 +29,7 @@ def ask_reset(client: TestClient, email: str) -> tuple[int, str]:
     answer = client.post(
         "/forgot-password", data={"email": email, "csrf_token": csrf_of(form.text)}
     )
+    settle(client)
     return answer.status_code, answer.text
 
 
@@ -38,7 +39,9 @@ def reset(client: TestClient, link: str, password: str = NEW_PASSWORD) -> int:
         return form.status_code
     token = link.partition("token=")[2]
     fields = {"token": token, "new_password": password, "csrf_token": csrf_of(form.text)}
-    return client.post("/reset-password", data=fields, follow_redirects=False).status_code
+    status = client.post("/reset-password", data=fields, follow_redirects=False).status_code
+    settle(client)
+    return status
 
 
 def sign_in(client: TestClient, email: str, password: str) -> int:
@@ -85,6 +88,7 @@ def test_the_account_page_mails_the_link_again(mailbox: Mailbox, app: Starlette)
         sign_up(client, email)
         csrf = csrf_of(client.get("/account").text)
         sent = client.post("/account/verify-email", data={"csrf_token": csrf})
+        settle(client)
         assert sent.status_code == 200 and "A new link is on its way" in sent.text
         assert len(mailbox.to(email)) == 2
         assert client.get(mailbox.link(email)).status_code == 200

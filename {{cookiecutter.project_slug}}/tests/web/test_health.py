@@ -64,7 +64,12 @@ def test_ready_when_the_database_answers(client: TestClient, app: Starlette) -> 
     response = client.get(app.url_path_for("health_ready"))
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "broker": "memory"}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "broker": "memory",
+        "jobs": "memory",
+    }
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..web import openapi
 from ..web.responses import JSONResponse
-from . import pages, password_change, recovery, tokens
+from . import mail, pages, password_change, recovery, tokens
 from .auth import SessionOrToken, SignInRequired, public, refusal
 from .sessions import COOKIE, Accounts
 from .settings import load_auth
@@ -56,6 +56,9 @@ def install() -> tuple[list[BaseRoute], list[Middleware]]:
         Middleware(SignInRequired),
     ]
     return routes, middleware
+
+
+jobs = [*mail.jobs]
 
 
 def secured(spec: dict[str, Any]) -> dict[str, Any]:

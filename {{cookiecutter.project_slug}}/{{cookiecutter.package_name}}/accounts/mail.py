@@ -1,8 +1,9 @@
-"""Mail to users: messages made from templates/emails/NAME.txt and NAME.html, sent over SMTP
-after the response (Starlette's BackgroundTask), best effort: a failure is logged, not retried.
+"""Mail to users: messages made from templates/emails/NAME.txt and NAME.html, and sent over SMTP
+by a job (`send_mail`, enqueued once the response has gone): in the web process with
+JOBS_URL=memory://, best effort; by the worker with a queue, retried on failure.
 
-`send_later` is the one way mail leaves; a job queue can take its place without other changes.
-Jinja and aiosmtplib are imported with the first message, as pages import Jinja (web/templates.py).
+`send_later` is the one way mail leaves. Jinja and aiosmtplib are imported with the first
+message, as pages import Jinja (web/templates.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import math
 import time
 from datetime import timedelta
+from email import message_from_string, policy
 from email.message import EmailMessage
 from functools import cache
 from pathlib import Path
@@ -24,8 +26,9 @@ from starlette.background import BackgroundTask, BackgroundTasks
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..core.jobs import Context, Queue
 from . import links
-from .settings import SMTP_SCHEMES, AuthSettings
+from .settings import SMTP_SCHEMES, AuthSettings, load_auth
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -87,7 +90,7 @@ class Mailer:
         return message
 
     async def send(self, message: EmailMessage) -> None:
-        """Deliver `message`, or log why not: it runs after the response, with nobody to tell."""
+        """Deliver `message`, or log why not and raise `MailNotSent` (a job retries it)."""
         import aiosmtplib
 
         url = urlsplit(self.settings.smtp_url.get_secret_value())
@@ -104,13 +107,25 @@ class Mailer:
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
             logger.warning("mail not sent: %s (%s)", message["Subject"], exc)
-            return
+            raise MailNotSent(str(exc)) from exc
         logger.info("mail sent: %s", message["Subject"])
 
 
-def send_later(response: Response, mailer: Mailer, message: EmailMessage) -> None:
-    """Send `message` once `response` has gone, after whatever else it runs then."""
-    task = BackgroundTask(mailer.send, message)
+class MailNotSent(Exception):
+    """The mail server refused the message or could not be reached."""
+
+
+async def send_mail(context: Context, *, message: str) -> None:
+    """The job: deliver one message (its text, as `send_later` enqueued it)."""
+    parsed = message_from_string(message, policy=policy.SMTP)
+    assert isinstance(parsed, EmailMessage)  # noqa: S101 - what policy.SMTP parses to
+    await Mailer(load_auth()).send(parsed)
+
+
+def send_later(request: Request, response: Response, message: EmailMessage) -> None:
+    """Enqueue `message` once `response` has gone (so the answer takes no longer for it)."""
+    jobs: Queue = request.state.jobs
+    task = BackgroundTask(jobs.enqueue, send_mail, message=message.as_string(policy=policy.SMTP))
     if response.background is None:
         response.background = task
     else:
@@ -129,11 +144,14 @@ async def mail_verification(request: Request, response: Response, user_id: int, 
     link = request.url_for("verify_email").include_query_params(token=token)
     hours = accounts.settings.verify_link_hours
     message = accounts.mailer.message("verify", email, link=str(link), hours=hours)
-    send_later(response, accounts.mailer, message)
+    send_later(request, response, message)
 
 
 def mail_password_changed(request: Request, response: Response, email: str) -> None:
     accounts: Accounts = request.scope["accounts"]
     link = request.url_for("forgot_form")
     message = accounts.mailer.message("password_changed", email, link=str(link))
-    send_later(response, accounts.mailer, message)
+    send_later(request, response, message)
+
+
+jobs = [send_mail]

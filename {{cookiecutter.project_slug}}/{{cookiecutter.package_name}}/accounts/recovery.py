@@ -69,7 +69,7 @@ async def forgot(request: Request) -> Response:
         await links.store(db, user["id"], links.RESET, token_digest, timedelta(minutes=minutes))
         link = request.url_for("reset_form").include_query_params(token=token)
         message = accounts.mailer.message("reset", user["email"], link=str(link), minutes=minutes)
-        send_later(response, accounts.mailer, message)
+        send_later(request, response, message)
     return response
 
 

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     broadcast_url: str = "memory://"
     broadcast_channel: str = Field("notes", pattern=r"^[A-Za-z0-9_.:-]{1,63}$")
     broadcast_timeout: float = Field(1.0, gt=0, le=60)
+    jobs_url: str = "memory://"
     web_concurrency: int = Field(1, ge=1, le=256)  # read by scripts/start too
     max_body_size: int = Field(128 * 1024, ge=1024, le=2**30)
     cors_allow_origins: CommaSeparated = ()
@@ -105,6 +106,23 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("jobs_url")
+    @classmethod
+    def known_queue(cls, value: str) -> str:
+        scheme = value.partition("://")[0]
+        if "://" not in value or scheme not in QUEUES:
+            raise ValueError(
+                f"JOBS_URL {value!r} names no job queue this app supports; write memory://, "
+                "redis://HOST:6379/1 or postgresql://USER@HOST:5432/DATABASE."
+            )
+        module = QUEUES[scheme]
+        if module is not None and importlib.util.find_spec(f"{__package__}.{module}") is None:
+            raise ValueError(
+                f"JOBS_URL {value!r} needs {module}.py and a worker, which this project was made "
+                "without; render the template with jobs=redis or jobs=postgres."
+            )
+        return value
+
     @field_validator("cors_allow_origins")
     @classmethod
     def origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -147,6 +165,12 @@ class Settings(BaseSettings):
                 "(BROADCAST_URL=redis://... as the template's broadcast=redis sets up) or one "
                 "process."
             )
+        if not self.jobs_url.startswith("memory:") and self.broadcast_url.startswith("memory:"):
+            raise ValueError(
+                f"JOBS_URL={self.jobs_url} runs jobs in a worker process, whose job events "
+                "reach WebSockets only through a broker, but BROADCAST_URL=memory://; set "
+                "BROADCAST_URL to the broker's URL (redis://... or postgresql://...)."
+            )
         return self
 
     @model_validator(mode="after")
@@ -187,6 +211,14 @@ DRIVERS = {
 }
 SCHEME_ALIASES = {"postgres": "postgresql", "mariadb": "mysql"}
 # BROADCAST_URL scheme -> the module of this package that talks to that broker (events.py).
+# JOBS_URL's scheme -> the module of its queue (None: jobs run in the web process).
+QUEUES = {
+    "memory": None,
+    "redis": "jobs_saq",
+    "rediss": "jobs_saq",
+    "postgres": "jobs_saq",
+    "postgresql": "jobs_saq",
+}
 BROKERS = {
     "memory": None,
     "redis": "broker_redis",

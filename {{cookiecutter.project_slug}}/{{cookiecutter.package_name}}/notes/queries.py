@@ -29,6 +29,13 @@ PAGE = (
     .limit(sa.bindparam("limit"))
     .offset(sa.bindparam("skip"))
 )
+# From just after a note id on: pages that stay right while notes are added or deleted.
+AFTER = (
+    sa.select(*SHOWN)
+    .where(notes.c.id > sa.bindparam("after"), *SCOPE)
+    .order_by(notes.c.id)
+    .limit(sa.bindparam("limit"))
+)
 NEWEST = sa.select(*SHOWN).where(*SCOPE).order_by(notes.c.id.desc()).limit(100)
 BY_ID = sa.select(*SHOWN).where(notes.c.id == sa.bindparam("id"), *SCOPE)
 INSERT = notes.insert().values(
@@ -49,6 +56,10 @@ async def count_notes(db: Database, caller: Scope = EVERYONE) -> int:
 
 async def list_page(db: Database, limit: int, offset: int, caller: Scope = EVERYONE) -> list[Row]:
     return await db.fetch_all(PAGE, {"limit": limit, "skip": offset, **caller})
+
+
+async def list_after(db: Database, after: int, limit: int, caller: Scope = EVERYONE) -> list[Row]:
+    return await db.fetch_all(AFTER, {"after": after, "limit": limit, **caller})
 
 
 async def newest(db: Database, caller: Scope = EVERYONE) -> list[Row]:

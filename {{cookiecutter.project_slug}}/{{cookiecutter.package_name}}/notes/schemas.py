@@ -3,7 +3,7 @@ in the OpenAPI document."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -75,3 +75,12 @@ class NotePage(BaseModel):
     limit: int
     offset: int
     next: str | None = Field(description="URL of the next page, or null on the last page.")
+
+
+class Export(BaseModel):
+    """An export of the caller's notes: a job, then a JSON file."""
+
+    id: str
+    status: Literal["queued", "active", "complete", "failed"]
+    progress: float = Field(ge=0, le=1, description="How far the job is, 0 to 1.")
+    file: str | None = Field(description="Where to download the file, once complete.")

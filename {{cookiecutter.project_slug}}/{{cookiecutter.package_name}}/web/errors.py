@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.types import ExceptionHandler
 
 from ..core.database import DatabaseUnavailable, OutcomeUnknown
+from ..core.jobs import QueueFull, QueueUnavailable
 from .responses import JSONResponse
 from .schemas import PATTERN_MESSAGES
 from .security import security_headers
@@ -94,6 +95,14 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def jobs_unavailable(request: Request, exc: Exception) -> Response:
+    # The queue is unreachable, or full: the message says which.
+    said = str(exc)
+    response = problem(503, f"{said[:1].upper()}{said[1:]}; try again shortly.")
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 async def outcome_unknown(request: Request, exc: Exception) -> Response:
     response = problem(
         503,
@@ -124,6 +133,8 @@ handlers: dict[Any, ExceptionHandler] = {
     HTTPException: http_exception,
     RequestValidationError: request_validation,
     DatabaseUnavailable: database_unavailable,
+    QueueFull: jobs_unavailable,
+    QueueUnavailable: jobs_unavailable,
     OutcomeUnknown: outcome_unknown,
     ClientDisconnect: client_disconnect,
     Exception: server_error,

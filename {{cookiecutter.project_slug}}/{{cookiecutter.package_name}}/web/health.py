@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..core.database import Database, DatabaseMissing, DatabaseUnavailable
 from ..core.events import Events, EventsUnavailable
+from ..core.jobs import Queue
 from ..core.settings import Settings
 from ..ops.drain import Drain
 from .errors import problem
@@ -86,7 +87,14 @@ async def ready(request: Request) -> Response:
     except EventsUnavailable as exc:
         logger.warning("Not ready: %s (%r)", exc, exc.__cause__)
         return problem(503, str(exc))
-    return JSONResponse({"status": "ok", "database": "ok", "broker": events.backend})
+    jobs: Queue = request.state.jobs
+    try:
+        await jobs.ping()
+    except Exception as exc:  # any driver's: the queue does not answer
+        logger.warning("Not ready: the job queue is unreachable (%r)", exc)
+        return problem(503, f"The job queue ({jobs.backend}) is unreachable.")
+    body = {"status": "ok", "database": "ok", "broker": events.backend, "jobs": jobs.backend}
+    return JSONResponse(body)
 
 
 class Live(BaseModel):
@@ -94,9 +102,10 @@ class Live(BaseModel):
 
 
 class Ready(BaseModel):
-    status: str = Field(description='"ok": the database and the broker answer.')
+    status: str = Field(description='"ok": the database, the broker and the job queue answer.')
     database: str
     broker: str = Field(description="Which broker carries live events: memory, redis, postgres.")
+    jobs: str = Field(description="Which queue runs the jobs: memory, redis, postgres.")
 
 
 routes = [

@@ -8,7 +8,6 @@ the caller's own (web/scoping.py): another caller's same key is another key.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -25,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core.database import Database, DatabaseUnavailable, Row
+from ..core.jobs import Context
 from ..core.metadata import Instant, exact, metadata
 from ..core.settings import Settings
 from . import scoping
@@ -61,7 +61,7 @@ for _column in scoping.columns():
 keys.append_constraint(sa.PrimaryKeyConstraint("key", *(c.name for c in scoping.columns())))
 
 ATTEMPTS = 3
-FORGET_EVERY_SECONDS = 600
+FORGET_EVERY_MINUTES = 10  # how often forget_expired runs (features.py)
 
 # The one read, built once (see database.py); writes are built per call with their values.
 MINE = [keys.c.key == bindparam("key"), *scoping.where(keys)]
@@ -179,14 +179,13 @@ async def forget(db: Database, cutoff: datetime, mine: dict[str, Any] | None = N
         await db.execute(expired.where(*MINE), mine)
 
 
-async def keep_forgetting(db: Database, hours: float) -> None:
-    """Delete expired keys now and then, for as long as the app runs.
+async def forget_expired(context: Context) -> None:
+    """A periodic job (features.py): delete the expired keys.
 
     Reads ignore expired keys already; this only keeps the table small.
     """
-    while True:
-        await asyncio.sleep(FORGET_EVERY_SECONDS)
-        try:
-            await forget(db, datetime.now(UTC) - timedelta(hours=hours))
-        except DatabaseUnavailable as exc:
-            logger.warning("Expired idempotency keys stay until the database is back: %s", exc)
+    cutoff = datetime.now(UTC) - timedelta(hours=context.settings.idempotency_key_hours)
+    try:
+        await forget(context.database, cutoff)
+    except DatabaseUnavailable as exc:
+        logger.warning("Expired idempotency keys stay until the database is back: %s", exc)

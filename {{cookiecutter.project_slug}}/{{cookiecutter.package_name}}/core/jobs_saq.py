@@ -1,0 +1,197 @@
+"""A job queue: saq, on Redis or PostgreSQL (JOBS_URL), served by `scripts/worker`.
+
+The web process enqueues (after its transaction has committed: saq keeps its queue through
+its own connections, so a job cannot join the request's transaction) and reads a job's state;
+the worker (ops/worker.py) runs the jobs, retries a failed one with backoff, and runs the
+periodic ones. A job whose worker dies (kill -9, a lost host) stops beating and is run again
+by another worker once JOB_HEARTBEAT_SECONDS have passed; on SIGTERM a worker lets its running
+jobs finish for WORKER_GRACE_SECONDS, then puts them back in the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from contextvars import ContextVar
+from typing import Any
+
+import saq.queue.redis
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from saq import Queue
+from saq.job import Job as SaqJob
+from saq.job import Status as SaqStatus
+from saq.utils import now
+
+from .database import Database
+from .events import Events
+from .jobs import Function, Job, Periodic, QueueFull, QueueUnavailable, Status, name_of
+from .settings import Settings, SettingsError, sentence
+
+logger = logging.getLogger(__name__)
+STATUSES: dict[SaqStatus, Status] = {
+    SaqStatus.NEW: "queued",
+    SaqStatus.QUEUED: "queued",
+    SaqStatus.ACTIVE: "active",
+    SaqStatus.ABORTING: "active",
+    SaqStatus.COMPLETE: "complete",
+    SaqStatus.FAILED: "failed",
+    SaqStatus.ABORTED: "failed",
+}
+
+
+class JobsSettings(BaseSettings):
+    """The variables of the job queue and its worker (see .env.example)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    jobs_queue: str = Field("default", pattern=r"^[A-Za-z0-9_.:-]{1,63}$")
+    jobs_queued_max: int = Field(10_000, ge=1)
+    job_timeout_seconds: int = Field(300, ge=1, le=24 * 3600)
+    job_attempts: int = Field(3, ge=1, le=100)
+    job_retry_delay_seconds: float = Field(1.0, ge=0, le=3600)
+    job_heartbeat_seconds: int = Field(30, ge=1, le=3600)
+    worker_concurrency: int = Field(10, ge=1, le=1000)
+    worker_grace_seconds: int = Field(25, ge=0, le=3600)
+    worker_sweep_seconds: int = Field(5, ge=1, le=600)
+
+
+def load_jobs_settings() -> JobsSettings:
+    try:
+        return JobsSettings()
+    except ValidationError as exc:
+        raise SettingsError(sentence(exc)) from None
+
+
+class RedisQueue(saq.queue.redis.RedisQueue):
+    """saq's Redis queue, with its sweep made safe for a job a worker has only just taken.
+
+    A worker takes a job by moving it to the active list and only then marks it active. A
+    sweep in between finds it there still marked queued, takes it for abandoned and aborts it
+    (saq issue #277), so a job can be lost. Here a sweep passes over such a job the first time,
+    and sweeps it only if the next sweep finds it unchanged: its worker died in that moment.
+    """
+
+    def __init__(self, *arguments: Any, **options: Any) -> None:
+        super().__init__(*arguments, **options)
+        self.taken: dict[str, tuple[int, int]] = {}  # job id -> (attempts, touched) last sweep
+
+    async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
+        seen: dict[str, tuple[int, int]] = {}
+        token = SWEEPING.set(seen)
+        try:
+            return await super().sweep(lock, abort)
+        finally:
+            SWEEPING.reset(token)
+            self.taken = seen
+
+    def deserialize(self, payload: Any, status: Any = None) -> SaqJob | None:
+        job = super().deserialize(payload, status)
+        seen = SWEEPING.get()
+        if job is None or seen is None or job.status != SaqStatus.QUEUED:
+            return job
+        mark = seen[job.id] = (job.attempts, job.touched)
+        if self.taken.get(job.id) != mark:  # first seen taken: look again next sweep
+            job.status, job.touched = SaqStatus.ACTIVE, now()
+        return job
+
+
+# Set while a sweep runs, in its own task only: the jobs it has found taken but not yet active.
+SWEEPING: ContextVar[dict[str, tuple[int, int]] | None] = ContextVar("sweeping", default=None)
+
+
+def saq_queue(settings: Settings, config: JobsSettings) -> Queue:
+    """saq's queue at JOBS_URL."""
+    url = settings.jobs_url.replace("postgres://", "postgresql://", 1)
+    if url.startswith("redis"):
+        return RedisQueue.from_url(url, name=config.jobs_queue)
+    return Queue.from_url(url, name=config.jobs_queue)
+
+
+class Jobs:
+    """The web process's side of the queue: enqueue, and read a job's state."""
+
+    def __init__(
+        self, settings: Settings, functions: Iterable[Function], periodic: Iterable[Periodic]
+    ) -> None:
+        self.settings = settings
+        self.functions = {name_of(function) for function in functions}
+        self.config = load_jobs_settings()
+        self.queue = saq_queue(settings, self.config)
+        self.backend = self.queue.__class__.__name__.removesuffix("Queue").lower()
+        self.options = {  # of every job: how long, how often, how soon again, how alive
+            "timeout": self.config.job_timeout_seconds,
+            "retries": self.config.job_attempts,
+            "retry_delay": self.config.job_retry_delay_seconds,
+            "retry_backoff": True,
+            "heartbeat": self.config.job_heartbeat_seconds,
+        }
+
+    async def connect(self, database: Database, events: Events) -> None:
+        # The app starts when the queue is down: readiness reports it, enqueueing fails (503)
+        # and connects again.
+        try:
+            await self._connected()
+        except Exception as exc:  # any driver's: it is only reported here
+            logger.warning("The job queue is unreachable: %r", exc)
+
+    async def disconnect(self) -> None:
+        await self.queue.disconnect()
+
+    async def ping(self) -> None:
+        """Raise unless the queue answers."""
+        await self._connected()
+        async with asyncio.timeout(self.settings.readiness_timeout):
+            await self.queue.count("queued")
+
+    async def _connected(self) -> None:
+        async with asyncio.timeout(self.settings.readiness_timeout):
+            await self.queue.connect()  # once: saq's queues remember it
+
+    async def enqueue(
+        self,
+        function: Function,
+        key: str | None = None,
+        *,
+        keep_seconds: float = 600,
+        **arguments: Any,
+    ) -> None:
+        """Queue `function(context, **arguments)`; a `key` already queued or running is left."""
+        name = name_of(function)
+        if name not in self.functions:
+            raise LookupError(f"{name} is not a job: list it in features.jobs()")
+        try:
+            await self._connected()
+            waiting = await self.queue.count("queued")
+            if waiting < self.config.jobs_queued_max:
+                await self.queue.enqueue(
+                    name,
+                    key=key,
+                    ttl=max(1, int(keep_seconds)),
+                    **{
+                        **self.options,
+                        **arguments,
+                    },
+                )
+                return
+        except Exception as exc:  # any driver's failure to reach the queue
+            raise QueueUnavailable(f"the job queue ({self.backend}) is unreachable") from exc
+        raise QueueFull(f"{self.config.jobs_queued_max} jobs are waiting already")
+
+    async def job(self, key: str) -> Job | None:
+        try:
+            await self._connected()
+            found = await self.queue.job(key)
+        except Exception as exc:  # any driver's failure to reach the queue
+            raise QueueUnavailable(f"the job queue ({self.backend}) is unreachable") from exc
+        if found is None:
+            return None
+        return Job(
+            key=found.key,
+            function=found.function,
+            status=STATUSES[found.status],
+            progress=found.progress,
+            arguments=found.kwargs or {},
+            result=found.result,
+        )
