@@ -8,6 +8,7 @@ A page on another site is refused at the handshake (403), so it cannot read the 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -112,8 +113,11 @@ class Connection:
 
     async def close(self) -> None:
         if self.code is not None:
-            # A client that stopped reading cannot take the close frame either: do not wait for it.
-            with anyio.move_on_after(self.settings.websocket_send_timeout):
+            # A client that stopped reading cannot take the close frame either: do not wait for
+            # it. One that has gone meanwhile (a page left as it signs out) needs none.
+            with anyio.move_on_after(self.settings.websocket_send_timeout), suppress(
+                WebSocketDisconnect
+            ):
                 await self.websocket.close(self.code, self.reason)
 
 
