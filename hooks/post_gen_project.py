@@ -60,6 +60,7 @@ UNUSED: dict[tuple[str, str], list[str]] = {
     ("tracing", "none"): [f"{PACKAGE}/core/tracing_otel.py", "tests/core/test_tracing.py"],
     ("jobs", "none"): [
         f"{PACKAGE}/core/jobs_saq.py",
+        f"{PACKAGE}/core/jobs_redis.py",
         f"{PACKAGE}/ops/worker.py",
         "scripts/worker",
         "tests/ops/test_worker.py",
@@ -67,6 +68,7 @@ UNUSED: dict[tuple[str, str], list[str]] = {
         f"deploy/systemd/{CONTEXT['project_slug']}-worker.service",
         "deploy/kubernetes/base/worker.yaml",
     ],
+    ("jobs", "postgres"): [f"{PACKAGE}/core/jobs_redis.py"],
     ("error_reporting", "none"): [
         f"{PACKAGE}/core/reporting_sentry.py",
         "tests/core/test_reporting.py",

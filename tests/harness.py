@@ -65,11 +65,12 @@ BROKERS = {"redis": Server("Redis", 6379, "redis://127.0.0.1:6379/0")}
 
 
 def servers_for(context: Mapping[str, str]) -> list[Server]:
-    """The servers a combination needs: its database's, and its broker's."""
+    """The servers a combination needs: its database's, its broker's and its job queue's."""
     database, broadcast = context.get("database", "sqlite"), context.get("broadcast", "memory")
+    jobs = context.get("jobs", "none")
     return [
         *([SERVERS[database]] if database in SERVERS else []),
-        *([BROKERS[broadcast]] if broadcast in BROKERS else []),
+        *([BROKERS["redis"]] if "redis" in (broadcast, jobs) else []),
     ]
 
 

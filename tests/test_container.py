@@ -139,15 +139,27 @@ def test_compose_file_follows_the_spec(tmp_path: Path, combination: str) -> None
     services = compose_file(project)["services"]
     assert services["migrate"]["command"] == ["scripts/migrate", "upgrade", "head"]
     broadcast = COMBINATIONS[combination].get("broadcast", "memory")
+    jobs = COMBINATIONS[combination].get("jobs", "none")
+    redis = "redis" in (broadcast, jobs)
     # With Redis, the app waits for it as well; the other brokers need no service of their own.
-    broker = {"broker": {"condition": "service_healthy"}} if broadcast == "redis" else {}
-    assert services["app"]["depends_on"] == {
-        "migrate": {"condition": "service_completed_successfully"}, **broker
-    }
-    assert ("broker" in services) == (broadcast == "redis")
-    if broadcast == "redis":
+    broker = {"broker": {"condition": "service_healthy"}} if redis else {}
+    migrated = {"migrate": {"condition": "service_completed_successfully"}, **broker}
+    assert services["app"]["depends_on"] == migrated
+    assert ("broker" in services) == redis
+    if redis:
         assert "healthcheck" in services["broker"]
+    if broadcast == "redis":
         assert services["app"]["environment"]["BROADCAST_URL"] == "redis://broker:6379/0"
+    assert ("worker" in services) == (jobs != "none")
+    if jobs != "none":
+        worker = services["worker"]
+        assert worker["command"] == ["scripts/worker"] and worker["depends_on"] == migrated
+        assert worker["healthcheck"]["test"] == ["CMD", "scripts/worker", "--check"]
+        scheme = {"redis": "redis://", "postgres": "postgresql://"}[jobs]
+        assert worker["environment"]["JOBS_URL"].startswith(scheme)
+        assert int(str(worker["stop_grace_period"]).removesuffix("s")) > 25  # the worker's grace
+    if jobs == "redis":  # the queue is kept on disk
+        assert services["broker"]["volumes"] == ["broker:/data"]
     # The server ends requests in flight before the runtime's SIGKILL would.
     assert grace_period(project) > graceful_timeout(project)
     if COMBINATIONS[combination]["database"] == "sqlite":

@@ -11,6 +11,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -142,11 +143,8 @@ def unit_settings(path: Path) -> dict[str, list[str]]:
     return settings
 
 
-@pytest.mark.parametrize("database", DATABASES)
-def test_systemd_unit_verifies_and_is_confined(tmp_path: Path, database: str) -> None:
-    analyze = require_tool("systemd-analyze")
-    project = render(tmp_path, database=database, process_manager="systemd")
-    unit = project / "deploy" / "systemd" / "my-service.service"
+def verify_and_rate(analyze: str, unit: Path, project: Path, tmp_path: Path) -> None:
+    """`systemd-analyze verify` finds nothing in the unit, and rates its exposure 2.0 at most."""
     # verify checks that the commands exist: point the install folder at the rendered project.
     local = tmp_path / unit.name
     local.write_text(unit.read_text().replace("/opt/my-service", str(project)))
@@ -159,6 +157,14 @@ def test_systemd_unit_verifies_and_is_confined(tmp_path: Path, database: str) ->
     assert (verified.returncode, verified.stdout + verified.stderr) == (0, "")
     exposure = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", security.stdout)
     assert exposure is not None and float(exposure.group(1)) <= 2.0, security.stdout
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_systemd_unit_verifies_and_is_confined(tmp_path: Path, database: str) -> None:
+    analyze = require_tool("systemd-analyze")
+    project = render(tmp_path, database=database, process_manager="systemd")
+    unit = project / "deploy" / "systemd" / "my-service.service"
+    verify_and_rate(analyze, unit, project, tmp_path)
     settings = unit_settings(unit)
     assert settings["User"] == ["my-service"]
     assert settings["ExecStart"] == ["/opt/my-service/scripts/start"]
@@ -175,6 +181,21 @@ def test_systemd_unit_verifies_and_is_confined(tmp_path: Path, database: str) ->
         "mysql": "mysql+aiomysql://",
     }[database]
     assert environment["DATABASE_URL"].startswith(scheme)
+
+
+@pytest.mark.parametrize("jobs", ["redis", "postgres"])
+def test_systemd_worker_unit_verifies_and_is_confined(tmp_path: Path, jobs: str) -> None:
+    analyze = require_tool("systemd-analyze")
+    project = render(
+        tmp_path, database="postgresql", broadcast="redis", jobs=jobs, process_manager="systemd"
+    )
+    unit = project / "deploy" / "systemd" / "my-service-worker.service"
+    verify_and_rate(analyze, unit, project, tmp_path)
+    settings = unit_settings(unit)
+    assert settings["ExecStart"] == ["/opt/my-service/scripts/worker"]
+    assert settings["TimeoutStopSec"] == ["35s"]  # past WORKER_GRACE_SECONDS
+    environment = env_file(project / "deploy" / "systemd" / "environment")
+    assert environment["JOBS_URL"].startswith({"redis": "redis://", "postgres": "postgresql://"}[jobs])
 
 
 KUBERNETES = {"database": "postgresql", "broadcast": "redis", "kubernetes": "yes"}
@@ -200,8 +221,9 @@ def by_kind(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 @pytest.mark.parametrize(
     "context",
-    [{"database": "postgresql", "broadcast": "redis"}, {"database": "mysql", "broadcast": "redis"},
-     {"database": "postgresql", "broadcast": "postgres", "auth": "users"}],
+    [{"database": "postgresql", "broadcast": "redis"},
+     {"database": "mysql", "broadcast": "redis", "jobs": "redis"},
+     {"database": "postgresql", "broadcast": "postgres", "auth": "users", "jobs": "postgres"}],
     ids=lambda context: "-".join(context.values()),
 )
 def test_kubernetes_overlays_build_and_match_the_schemas(
@@ -217,7 +239,9 @@ def test_kubernetes_overlays_build_and_match_the_schemas(
         built.write_text(yaml.safe_dump_all(documents))
         result = run([*validate, str(built)], cwd=project)
         assert result.stdout + result.stderr == "", overlay
-        kinds = by_kind(documents)
+        workers = [document for document in documents if component(document) == "worker"]
+        kinds = by_kind([document for document in documents if document not in workers])
+        check_workers(workers, kinds["Deployment"], context.get("jobs", "none"))
         namespace = {"dev": "my-service-dev", "production": "my-service"}[overlay]
         assert kinds["Namespace"]["metadata"]["name"] == namespace
         assert {document["metadata"].get("namespace") for document in documents if
@@ -250,6 +274,30 @@ def test_kubernetes_overlays_build_and_match_the_schemas(
             assert "BROADCAST_URL" in env_file(
                 project / "deploy/kubernetes/overlays/dev/secret.env.example"
             )
+
+
+def component(document: dict[str, Any]) -> str | None:
+    labels: dict[str, str] = document["metadata"].get("labels", {})
+    return labels.get("app.kubernetes.io/component")
+
+
+def check_workers(workers: list[dict[str, Any]], web: dict[str, Any], jobs: str) -> None:
+    """With a job queue: a worker Deployment of the web pods' image and settings, probed by
+    `scripts/worker --check`, that outlasts its grace period, with its disruption budget."""
+    if jobs == "none":
+        assert workers == []
+        return
+    kinds = by_kind(workers)
+    assert set(kinds) == {"Deployment", "PodDisruptionBudget"}
+    pod = kinds["Deployment"]["spec"]["template"]["spec"]
+    (worker,), (server,) = pod["containers"], web["spec"]["template"]["spec"]["containers"]
+    assert worker["command"] == ["scripts/worker"]
+    assert worker["livenessProbe"]["exec"]["command"] == ["scripts/worker", "--check"]
+    assert (worker["image"], worker["envFrom"]) == (server["image"], server["envFrom"])
+    assert pod["terminationGracePeriodSeconds"] > 25  # WORKER_GRACE_SECONDS
+    assert kinds["Deployment"]["spec"]["replicas"] >= 2
+    selector = kinds["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"]
+    assert selector == kinds["Deployment"]["spec"]["selector"]["matchLabels"]
 
 
 def test_kubernetes_secret_values_stay_out_of_git(tmp_path: Path) -> None:
@@ -362,6 +410,52 @@ def test_ci_workflow_passes_actionlint_and_the_schema(tmp_path: Path, database: 
         database
     ]
     assert job["env"]["DATABASE_URL"] == env_file(project / ".env")["DATABASE_URL"]
+
+
+def test_procfile_worker_runs_the_jobs_the_web_process_enqueues(tmp_path: Path) -> None:
+    """The three processes of a project with a job queue in its database, as a platform runs
+    them, with the driverless URLs a platform attaches: an export started through `web` is run
+    by `worker`."""
+    require_server(SERVERS["postgresql"])
+    context = {"database": "postgresql", "broadcast": "postgres", "jobs": "postgres"}
+    project = render(tmp_path, paas="yes", **context)
+    (project / ".env").unlink()
+    processes = dict(
+        line.split(": ", 1) for line in (project / "Procfile").read_text().splitlines() if line
+    )
+    assert set(processes) == {"release", "web", "worker"}
+    name = f"tpl_{secrets.token_hex(4)}"
+    env = venv_env(build_venv([project]))
+    creating = {**env, "DATABASE_URL": SERVERS["postgresql"].url.format(database=name)}
+    manage_database(project, creating, "create")
+    platform = f"postgres://postgres@127.0.0.1:5432/{name}"
+    env.update(DATABASE_URL=platform, BROADCAST_URL=platform, JOBS_URL=platform)
+    started: list[subprocess.Popen[str]] = []
+    try:
+        run(["sh", "-c", processes["release"]], cwd=project, env=env)
+        port = free_port()
+        for process, more in (("web", {"PORT": str(port)}), ("worker", {})):
+            started.append(subprocess.Popen(
+                ["sh", "-c", processes[process]], cwd=project, env={**env, **more}, text=True,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            ))
+        wait_until_up(f"http://127.0.0.1:{port}/health/ready", started[0])
+        base = f"http://127.0.0.1:{port}"
+        httpx.post(f"{base}/api/notes", json={"title": "Exported"}, timeout=5)
+        export = httpx.post(f"{base}/api/exports", timeout=5)
+        assert export.status_code == 202, export.text
+        deadline = time.monotonic() + 60
+        while (shown := httpx.get(export.headers["location"], timeout=5).json())["status"] != (
+            "complete"
+        ):
+            assert time.monotonic() < deadline and shown["status"] in ("queued", "active"), shown
+            time.sleep(0.2)
+        file = httpx.get(shown["file"], timeout=5).json()
+        assert [note["title"] for note in file["notes"]] == ["Exported"]
+    finally:
+        outputs = [stop(process) for process in started]
+        manage_database(project, creating, "drop")
+    assert all("Traceback" not in output for output in outputs), outputs
 
 
 def test_procfile_release_migrates_and_web_serves_on_port(tmp_path: Path) -> None:

@@ -31,10 +31,11 @@ from websockets.sync.client import connect
 from .conftest import free_port, require_server
 from .harness import BROKERS, SERVERS, build_venv, manage_database, render, venv_env
 from .test_container import base_image, build, logs, podman, podman_env  # noqa: F401 - fixture
-from .test_deploy import kustomized
+from .test_deploy import component, kustomized
 
-CONTEXT = {"database": "postgresql", "broadcast": "redis", "kubernetes": "yes"}
+CONTEXT = {"database": "postgresql", "broadcast": "redis", "kubernetes": "yes", "jobs": "redis"}
 REDIS = BROKERS["redis"].url
+JOBS = REDIS.removesuffix("/0") + "/1"
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def for_podman(
         # Host networking has no port mappings; the probes name the pod's own port instead.
         container.pop("ports", None)
         for probe in ("readinessProbe", "livenessProbe"):
-            if probe in container:
+            if "httpGet" in container.get(probe, {}):
                 container[probe]["httpGet"]["port"] = int(env["PORT"])
         container.pop("envFrom")
         container["env"] = [{"name": key, "value": value} for key, value in env.items()]
@@ -120,10 +121,16 @@ def test_dev_overlay_migrates_then_two_pods_share_live_events(
 ) -> None:
     overlay = cluster.project / "deploy" / "kubernetes" / "overlays" / "dev"
     (overlay / "secret.env").write_text(f"DATABASE_URL={cluster.database_url}\n")
-    kinds = {document["kind"]: document for document in kustomized(cluster.project, "dev")}
+    documents = kustomized(cluster.project, "dev")
+    worker_documents = [document for document in documents if component(document) == "worker"]
+    kinds = {document["kind"]: document for document in documents
+             if document not in worker_documents}
+    workers = {document["kind"]: document for document in worker_documents}
     assert kinds["ConfigMap"]["data"]["BROADCAST_URL"] == "redis://redis:6379/0"
+    assert kinds["ConfigMap"]["data"]["JOBS_URL"] == "redis://redis:6379/1"
     prefix = f"tpl-kube-{secrets.token_hex(3)}"
     channel = f"kube-{secrets.token_hex(4)}"  # other tests share this Redis
+    queue = {"JOBS_URL": JOBS, "JOBS_QUEUE": channel}  # and its queues
     played: list[Path] = []
     try:
         # The Job's pod, once, to completion.
@@ -142,13 +149,20 @@ def test_dev_overlay_migrates_then_two_pods_share_live_events(
         template = kinds["Deployment"]["spec"]["template"]
         for name in ("a", "b"):
             port = free_port()
-            env = pod_env(kinds, PORT=str(port), BROADCAST_URL=REDIS, BROADCAST_CHANNEL=channel)
+            env = pod_env(
+                kinds, PORT=str(port), BROADCAST_URL=REDIS, BROADCAST_CHANNEL=channel, **queue
+            )
             played.append(play(cluster.env, tmp_path, for_podman(
                 template, f"{prefix}-{name}", cluster.image, env)))
             urls[name] = f"http://127.0.0.1:{port}"
         for name, url in urls.items():
             (web,) = (f"{prefix}-{name}-{c['name']}" for c in template["spec"]["containers"])
             wait_ready(f"{url}/health/ready", web, cluster.env)
+        # And a pod of the workers' Deployment, on the same queue and channel.
+        worker = workers["Deployment"]["spec"]["template"]
+        env = pod_env(kinds, BROADCAST_URL=REDIS, BROADCAST_CHANNEL=channel, **queue)
+        played.append(play(cluster.env, tmp_path, for_podman(
+            worker, f"{prefix}-worker", cluster.image, env)))
 
         socket_url = urls["b"].replace("http://", "ws://") + "/ws/notes"
         with connect(socket_url, open_timeout=10) as ws:
@@ -157,7 +171,16 @@ def test_dev_overlay_migrates_then_two_pods_share_live_events(
             created = httpx.post(f"{urls['a']}/api/notes", json={"title": "From pod a"}, timeout=10)
             assert created.status_code == 201, created.text
             event = json.loads(ws.recv(timeout=10))
+            # An export started through pod a runs on the worker pod; pod b's socket hears
+            # it end, and pod b serves the file.
+            started = httpx.post(f"{urls['a']}/api/exports", timeout=10)
+            assert started.status_code == 202, started.text
+            heard = [json.loads(ws.recv(timeout=60)) for _ in range(2)]
         assert event["type"] == "note.created" and event["note"] == created.json()
+        assert [message["type"] for message in heard] == ["job.progress", "job.done"]
+        assert heard[1]["job"] == {"key": started.json()["id"], "status": "complete"}
+        file = httpx.get(f"{urls['b']}/api/exports/{started.json()['id']}/file", timeout=10)
+        assert [note["title"] for note in file.json()["notes"]] == ["From pod a"]
     finally:
         # Together: each pod drains before it stops.
         downs = [subprocess.Popen(["podman", "kube", "down", str(path)], env=cluster.env,

@@ -22,6 +22,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx2 as httpx
 import pytest
@@ -45,7 +46,8 @@ SYSTEMD_COMBINATIONS = {
     "sqlite-memory-users": {"database": "sqlite", "broadcast": "memory", "auth": "users"},
     "sqlite-redis": {"database": "sqlite", "broadcast": "redis"},
     "postgresql-memory": {"database": "postgresql", "broadcast": "memory"},
-    "postgresql-redis": {"database": "postgresql", "broadcast": "redis"},
+    # And a job queue on Redis, with its worker unit beside the web unit.
+    "postgresql-redis": {"database": "postgresql", "broadcast": "redis", "jobs": "redis"},
     "postgresql-postgres-users": {
         "database": "postgresql", "broadcast": "postgres", "auth": "users"
     },
@@ -174,9 +176,10 @@ def test_unit_installs_migrates_serves_and_stops_under_systemd(
         base = f"http://127.0.0.1:{port}"
         headers = {"Host": "localhost"}  # the environment file's ALLOWED_HOSTS
         ready = wait_for_ready(f"{base}/health/ready", headers, podman_env, name)
-        queue = {"none": "memory"}.get(context.get("jobs", "none"), context.get("jobs"))
+        jobs = context.get("jobs", "none")
         assert ready == {
-            "status": "ok", "database": "ok", "broker": context["broadcast"], "jobs": queue,
+            "status": "ok", "database": "ok", "broker": context["broadcast"],
+            "jobs": "memory" if jobs == "none" else jobs,
         }
 
         # The migrations ran first, as their own step, and the server runs as the unit's user.
@@ -192,12 +195,19 @@ def test_unit_installs_migrates_serves_and_stops_under_systemd(
         processes = podman(podman_env, "exec", name, "find", "/proc", "-maxdepth", "1",
                            "-user", SLUG, "-name", "[0-9]*")
         count = int(workers.group(1))
-        assert len(processes.split()) == (2 if count == 1 else 3 + count), processes
+        worker = 0 if jobs == "none" else 1  # the worker unit's one process
+        assert len(processes.split()) == (2 if count == 1 else 3 + count) + worker, processes
         if context.get("auth", "none") == "none":  # with accounts, writing needs a sign-in
             created = httpx.post(
                 f"{base}/api/notes", json={"title": "Under systemd"}, headers=headers, timeout=5
             )
             assert created.status_code == 201, created.text
+        if jobs != "none":  # the worker unit runs what the web unit enqueues
+            assert exported(base, headers) == ["Under systemd"]
+            checked = podman(podman_env, "exec", "--workdir", f"/opt/{SLUG}",
+                             name, "sh", "-c", f"set -a; . /etc/{SLUG}/environment; "
+                             "scripts/worker --check")
+            assert "workers on this host: 1" in checked, checked
 
         # A stop drains (readiness 503 while still serving), then ends within TimeoutStopSec.
         stopping = time.monotonic()
@@ -216,6 +226,20 @@ def test_unit_installs_migrates_serves_and_stops_under_systemd(
     finally:
         subprocess.run(["podman", "rm", "--force", "--time", "0", name], env=podman_env,
                        capture_output=True, check=False)
+
+
+def exported(base: str, headers: dict[str, str], seconds: float = 60) -> list[str]:
+    """Export the notes through the API; the titles in the file, once the job has run."""
+    started = httpx.post(f"{base}/api/exports", headers=headers, timeout=5)
+    assert started.status_code == 202, started.text
+    # The links name the Host header's host (localhost), without this machine's port.
+    where = base + urlsplit(started.headers["location"]).path
+    deadline = time.monotonic() + seconds
+    while (shown := httpx.get(where, headers=headers, timeout=5).json())["status"] != "complete":
+        assert time.monotonic() < deadline and shown["status"] in ("queued", "active"), shown
+        time.sleep(0.2)
+    file = httpx.get(base + urlsplit(shown["file"]).path, headers=headers, timeout=5).json()
+    return [note["title"] for note in file["notes"]]
 
 
 def wait_for_ready(

@@ -31,6 +31,13 @@ from .databases import create_database, drop_database, empty_tables, url_for_tes
 ROOT = Path(__file__).parents[1]
 _numbers = itertools.count(1)
 
+# The queue this project was given (.env, or the environment, as in CI), for the worker's tests
+# (tests/ops/test_worker.py). Every other app of the suite runs its jobs in its own process,
+# whatever the environment says.
+_env_file = ROOT / ".env"
+JOBS_URL: str = Config(_env_file if _env_file.is_file() else None)("JOBS_URL", default="")
+os.environ["JOBS_URL"] = "memory://"
+
 
 def alembic_config(url: str) -> AlembicConfig:
     config = AlembicConfig(ROOT / "alembic.ini")
@@ -45,6 +52,15 @@ def real_database_url() -> str:
     url: str | None = Config(env_file if env_file.is_file() else None)("DATABASE_URL", default=None)
     if not url:
         pytest.fail("DATABASE_URL is not set; copy .env.example to .env or export it.")
+    return url
+
+
+@pytest.fixture(scope="session")
+def broker_url() -> str:
+    """The broker BROADCAST_URL names, for the tests of a project that has one."""
+    url: str = Config(_env_file if _env_file.is_file() else None)("BROADCAST_URL", default="")
+    if url.startswith("memory") or not url:
+        pytest.fail("BROADCAST_URL names no broker; set it in .env (see .env.example).")
     return url
 
 
@@ -93,6 +109,7 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         allowed_hosts=("testserver",),
         broadcast_url="memory://",
+        jobs_url="memory://",
     )
 
 

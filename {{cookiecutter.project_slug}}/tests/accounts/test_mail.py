@@ -18,7 +18,8 @@ from {{ cookiecutter.package_name }}.accounts.tables import email_links
 from {{ cookiecutter.package_name }}.core.database import Database
 from {{ cookiecutter.package_name }}.core.settings import SettingsError
 
-from .forms import PASSWORD, csrf_of, new_email, settle, sign_out, sign_up
+from ..conftest import settle
+from .forms import PASSWORD, csrf_of, new_email, sign_out, sign_up
 from .mailbox import Mailbox
 
 NEW_PASSWORD = "a new horse, a new staple"  # noqa: S105 - the test users' next password

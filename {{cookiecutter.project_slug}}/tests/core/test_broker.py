@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from starlette.config import Config
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
@@ -23,19 +22,9 @@ from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.core.events import Events, EventsUnavailable
 from {{ cookiecutter.package_name }}.core.settings import Settings
 
-from ..conftest import ROOT
 from ..proxy import Proxy
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="session")
-def broker_url() -> str:
-    env_file = ROOT / ".env"
-    url: str = Config(env_file if env_file.is_file() else None)("BROADCAST_URL", default="")
-    if url.startswith("memory") or not url:
-        pytest.fail("BROADCAST_URL names no broker; set it in .env (see .env.example).")
-    return url
 
 
 @pytest.fixture

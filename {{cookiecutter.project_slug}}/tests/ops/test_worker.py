@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy.engine import make_url
-from starlette.config import Config
 from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.app import create_app
@@ -32,7 +31,7 @@ from {{ cookiecutter.package_name }}.core.jobs import Job
 from {{ cookiecutter.package_name }}.core.jobs_saq import Jobs
 from {{ cookiecutter.package_name }}.core.settings import Settings
 
-from ..conftest import ROOT
+from ..conftest import JOBS_URL, ROOT
 from .worker_jobs import flaky, hold, jobs
 
 T = TypeVar("T")
@@ -40,20 +39,9 @@ T = TypeVar("T")
 
 @pytest.fixture(scope="session")
 def queue_url() -> str:
-    env_file = ROOT / ".env"
-    url: str = Config(env_file if env_file.is_file() else None)("JOBS_URL", default="")
-    if url.startswith("memory") or not url:
+    if JOBS_URL.startswith("memory") or not JOBS_URL:
         pytest.fail("JOBS_URL names no queue; set it in .env (see .env.example).")
-    return url
-
-
-@pytest.fixture(scope="session")
-def broker_url() -> str:
-    env_file = ROOT / ".env"
-    url: str = Config(env_file if env_file.is_file() else None)("BROADCAST_URL", default="")
-    if url.startswith("memory") or not url:
-        pytest.fail("BROADCAST_URL names no broker; set it in .env (see .env.example).")
-    return url
+    return JOBS_URL
 
 
 @pytest.fixture
@@ -122,7 +110,7 @@ def worker(env: dict[str, str], log: Path, **more: str) -> Iterator[subprocess.P
         process.wait(timeout=30)
 
 
-async def until(check: Callable[[], Awaitable[T | None]], what: str, seconds: float = 30) -> T:
+async def until(check: Callable[[], Awaitable[T | None]], what: str, seconds: float = 60) -> T:
     deadline = time.monotonic() + seconds
     while (value := await check()) is None:
         if time.monotonic() > deadline:
@@ -131,7 +119,7 @@ async def until(check: Callable[[], Awaitable[T | None]], what: str, seconds: fl
     return value
 
 
-async def ended(queue: Jobs, key: str, seconds: float = 30) -> Job:
+async def ended(queue: Jobs, key: str, seconds: float = 60) -> Job:
     async def done() -> Job | None:
         job = await queue.job(key)
         return job if job and job.status in ("complete", "failed") else None

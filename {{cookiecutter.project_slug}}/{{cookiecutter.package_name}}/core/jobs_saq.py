@@ -11,18 +11,15 @@ jobs finish for WORKER_GRACE_SECONDS, then puts them back in the queue.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import Iterable
-from contextvars import ContextVar
 from typing import Any
 
-import saq.queue.redis
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from saq import Queue
-from saq.job import Job as SaqJob
 from saq.job import Status as SaqStatus
-from saq.utils import now
 
 from .database import Database
 from .events import Events
@@ -64,48 +61,14 @@ def load_jobs_settings() -> JobsSettings:
         raise SettingsError(sentence(exc)) from None
 
 
-class RedisQueue(saq.queue.redis.RedisQueue):
-    """saq's Redis queue, with its sweep made safe for a job a worker has only just taken.
-
-    A worker takes a job by moving it to the active list and only then marks it active. A
-    sweep in between finds it there still marked queued, takes it for abandoned and aborts it
-    (saq issue #277), so a job can be lost. Here a sweep passes over such a job the first time,
-    and sweeps it only if the next sweep finds it unchanged: its worker died in that moment.
-    """
-
-    def __init__(self, *arguments: Any, **options: Any) -> None:
-        super().__init__(*arguments, **options)
-        self.taken: dict[str, tuple[int, int]] = {}  # job id -> (attempts, touched) last sweep
-
-    async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
-        seen: dict[str, tuple[int, int]] = {}
-        token = SWEEPING.set(seen)
-        try:
-            return await super().sweep(lock, abort)
-        finally:
-            SWEEPING.reset(token)
-            self.taken = seen
-
-    def deserialize(self, payload: Any, status: Any = None) -> SaqJob | None:
-        job = super().deserialize(payload, status)
-        seen = SWEEPING.get()
-        if job is None or seen is None or job.status != SaqStatus.QUEUED:
-            return job
-        mark = seen[job.id] = (job.attempts, job.touched)
-        if self.taken.get(job.id) != mark:  # first seen taken: look again next sweep
-            job.status, job.touched = SaqStatus.ACTIVE, now()
-        return job
-
-
-# Set while a sweep runs, in its own task only: the jobs it has found taken but not yet active.
-SWEEPING: ContextVar[dict[str, tuple[int, int]] | None] = ContextVar("sweeping", default=None)
-
-
 def saq_queue(settings: Settings, config: JobsSettings) -> Queue:
     """saq's queue at JOBS_URL."""
     url = settings.jobs_url.replace("postgres://", "postgresql://", 1)
     if url.startswith("redis"):
-        return RedisQueue.from_url(url, name=config.jobs_queue)
+        # Imported by name: only a project made with jobs=redis has it (and redis-py).
+        found = importlib.import_module(".jobs_redis", __package__)
+        queue: Queue = found.RedisQueue.from_url(url, name=config.jobs_queue)
+        return queue
     return Queue.from_url(url, name=config.jobs_queue)
 
 

@@ -115,8 +115,9 @@ class Connection:
         if self.code is not None:
             # A client that stopped reading cannot take the close frame either: do not wait for
             # it. One that has gone meanwhile (a page left as it signs out) needs none.
-            with anyio.move_on_after(self.settings.websocket_send_timeout), suppress(
-                WebSocketDisconnect
+            with (
+                anyio.move_on_after(self.settings.websocket_send_timeout),
+                suppress(WebSocketDisconnect),
             ):
                 await self.websocket.close(self.code, self.reason)
 
