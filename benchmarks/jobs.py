@@ -4,7 +4,8 @@ enqueuing one costs a request, on each queue (saq on Redis, saq on PostgreSQL).
 Two rendered projects on PostgreSQL, `jobs=redis` (events through Redis) and `jobs=postgres`
 (events through LISTEN/NOTIFY). For each, one `scripts/worker` (WORKER_CONCURRENCY=10) runs
 the periodic clean-up job, `forget_expired` (one DELETE), enqueued by a client in this process:
-- latency: 200 jobs, one every 20 ms; each job's start minus its enqueue (saq's own stamps);
+- latency: once the worker has started, 200 jobs, one every 20 ms; each job's start minus its
+  enqueue (saq's own stamps);
 - throughput: 2,000 jobs enqueued by 20 concurrent clients, from the first enqueue to the last
   job's end.
 Then, with no worker, `scripts/start` (uvicorn, one process) serves `POST /api/exports` (an
@@ -51,6 +52,8 @@ async def main():
                 return found
             await asyncio.sleep(0.05)
 
+    while not (await jobs.queue.info())["workers"]:  # the worker has started
+        await asyncio.sleep(0.1)
     keys = [f"latency-{{number}}" for number in range(200)]
     for key in keys:
         await jobs.enqueue(forget_expired, key)

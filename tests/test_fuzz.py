@@ -66,8 +66,8 @@ def test_schemathesis_finds_nothing(project: Project, tmp_path: Path) -> None:
 
     print(f"schemathesis ran {summary['test_cases']['generated']} cases")
     assert result.returncode == 0, result.stdout[-5000:]
-    # The notes' five operations and the two health checks; with accounts also the tokens'
-    # three and the socket token's.
-    assert summary["operations"]["tested"] == (11 if accounts else 7)
+    # The notes' five operations, the exports' three and the two health checks; with accounts
+    # also the tokens' three and the socket token's.
+    assert summary["operations"]["tested"] == (14 if accounts else 10)
     assert summary["test_cases"]["generated"] >= 300
     assert summary["test_cases"]["with_failures"] == summary["test_cases"]["errored"] == 0

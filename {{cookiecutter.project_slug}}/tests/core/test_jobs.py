@@ -11,7 +11,7 @@ import pytest
 from {{ cookiecutter.package_name }}.core import jobs_memory
 from {{ cookiecutter.package_name }}.core.database import Database
 from {{ cookiecutter.package_name }}.core.events import Events
-from {{ cookiecutter.package_name }}.core.jobs import Context, Periodic, QueueFull
+from {{ cookiecutter.package_name }}.core.jobs import Context, JobFailed, Periodic, QueueFull
 from {{ cookiecutter.package_name }}.core.jobs_memory import Jobs
 from {{ cookiecutter.package_name }}.core.settings import Settings
 
@@ -27,13 +27,17 @@ async def fail(context: Context) -> None:
     raise RuntimeError("this job fails")
 
 
+async def refuse(context: Context) -> None:
+    raise JobFailed("the mail server is down")
+
+
 async def wait_forever(context: Context) -> None:
     await asyncio.Event().wait()
 
 
 @pytest.fixture
 async def queue(settings: Settings) -> Jobs:
-    queue = Jobs(settings, [double, fail, wait_forever], [])
+    queue = Jobs(settings, [double, fail, refuse, wait_forever], [])
     events = Events("memory://")
     await events.connect()
     await queue.connect(Database(settings.database_url), events)
@@ -62,6 +66,18 @@ async def test_a_failed_job_is_marked_failed(queue: Jobs) -> None:
     await queue.disconnect()
     job = await queue.job("failing")
     assert job is not None and job.status == "failed"
+
+
+async def test_an_expected_failure_is_logged_without_a_traceback(
+    queue: Jobs, caplog: pytest.LogCaptureFixture
+) -> None:
+    await queue.enqueue(refuse, "refusing")
+    await queue.enqueue(fail, "failing")
+    await queue.idle()
+    await queue.disconnect()
+    logged = {record.getMessage(): record.exc_info for record in caplog.records}
+    assert logged["Job refusing failed: the mail server is down"] is None
+    assert logged["Job failing failed"] is not None  # a bug keeps its traceback
 
 
 async def test_a_full_queue_refuses_more(queue: Jobs, monkeypatch: pytest.MonkeyPatch) -> None:

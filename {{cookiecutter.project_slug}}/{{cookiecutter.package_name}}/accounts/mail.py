@@ -26,7 +26,7 @@ from starlette.background import BackgroundTask, BackgroundTasks
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..core.jobs import Context, Queue
+from ..core.jobs import Context, JobFailed, Queue
 from . import links
 from .settings import SMTP_SCHEMES, AuthSettings, load_auth
 
@@ -111,7 +111,7 @@ class Mailer:
         logger.info("mail sent: %s", message["Subject"])
 
 
-class MailNotSent(Exception):
+class MailNotSent(JobFailed):
     """The mail server refused the message or could not be reached."""
 
 

@@ -26,6 +26,11 @@ Status = Literal["queued", "active", "complete", "failed"]
 CALLER = "caller"  # the argument that makes a job its caller's
 
 
+class JobFailed(Exception):
+    """A job's expected failure (a mail server down, say), which it raises to be retried; its
+    message says what failed, and it is logged without a traceback."""
+
+
 class QueueFull(Exception):
     """Too many jobs are waiting; the message says so. The API answers 503."""
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from .database import Database
 from .events import Events
-from .jobs import Context, Function, Job, Periodic, QueueFull, name_of, tell
+from .jobs import Context, Function, Job, JobFailed, Periodic, QueueFull, name_of, tell
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -105,6 +105,9 @@ class Jobs:
             result = await self.functions[job.function](
                 Context(self.settings, database, events, progress), **job.arguments
             )
+        except JobFailed as exc:
+            logger.warning("Job %s failed: %s", key, exc)
+            update(status="failed")
         except Exception:
             logger.exception("Job %s failed", key)
             update(status="failed")

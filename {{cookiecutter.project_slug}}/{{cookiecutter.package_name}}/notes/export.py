@@ -23,9 +23,10 @@ from ..core.jobs import CALLER, Context, Job, Queue
 from ..web import scoping
 from ..web.responses import JSONResponse
 from ..web.routing import ApiRoute, Operation
+from ..web.schemas import Problem
 from .api import json_ready
 from .queries import count_notes, list_after
-from .schemas import Export
+from .schemas import Export, ExportFile
 
 PAGE = 200  # notes read at a time, with a progress report after each page
 MOST = 10_000  # notes an export holds at most; the file says when there were more
@@ -100,7 +101,9 @@ routes = [
         name="exports",
         tag="notes",
         operations={
-            "POST": Operation(start_export, "Export your notes to a file", {202: Export}),
+            "POST": Operation(
+                start_export, "Export your notes to a file", {202: Export, 503: Problem}
+            ),
         },
     ),
     ApiRoute(
@@ -113,6 +116,10 @@ routes = [
         "/api/exports/{id:str}/file",
         name="export_file",
         tag="notes",
-        operations={"GET": Operation(download_export, "Download an export", {200: None})},
+        operations={
+            "GET": Operation(
+                download_export, "Download an export", {200: ExportFile, 409: Problem}
+            ),
+        },
     ),
 ]

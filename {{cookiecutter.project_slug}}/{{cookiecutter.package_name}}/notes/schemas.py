@@ -3,7 +3,7 @@ in the OpenAPI document."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -15,6 +15,7 @@ from pydantic import (
     field_validator,
 )
 
+from ..core.jobs import Status
 from ..web.schemas import MAX_ID, NO_NUL, SOME_TEXT, Input, UTCDateTime
 
 Title = Annotated[
@@ -81,6 +82,14 @@ class Export(BaseModel):
     """An export of the caller's notes: a job, then a JSON file."""
 
     id: str
-    status: Literal["queued", "active", "complete", "failed"]
+    status: Status
     progress: float = Field(ge=0, le=1, description="How far the job is, 0 to 1.")
     file: str | None = Field(description="Where to download the file, once complete.")
+
+
+class ExportFile(BaseModel):
+    """An export's file: the caller's notes, oldest first, as the API shows them."""
+
+    exported_at: UTCDateTime
+    truncated: bool = Field(description="Whether there were more notes than an export holds.")
+    notes: list[Note]
