@@ -201,6 +201,28 @@ async def test_a_failed_job_is_retried(
     assert "the first attempt fails" in "\n".join(read(tmp_path / "worker.log"))
 
 
+async def test_a_job_past_its_timeout_is_cancelled_and_retried_then_failed(
+    settings_for_queue: Settings,
+    worker_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("JOB_TIMEOUT_SECONDS", "1")  # read by the queue when it enqueues
+    monkeypatch.setenv("JOB_ATTEMPTS", "2")
+    functions, periodic = jobs()
+    queue = Jobs(settings_for_queue, functions, periodic)
+    await queue.connect(Database(settings_for_queue.database_url), Events("memory://"))
+    marks = tmp_path / "marks"
+    try:
+        with worker(worker_env, tmp_path / "worker.log") as running:
+            await queue.enqueue(hold, "slow", path=str(marks), seconds=4)
+            job = await ended(queue, "slow")
+    finally:
+        await queue.disconnect()
+    assert job.status == "failed"
+    assert read(marks) == [f"start {running.pid}", f"start {running.pid}"]  # never finished
+
+
 async def test_check_says_whether_a_worker_of_this_host_is_alive(
     queue: Jobs, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
