@@ -315,14 +315,14 @@ def test_with_accounts_every_target_asks_for_a_secret_key(tmp_path: Path) -> Non
     project = render(tmp_path, **COMBINATIONS["deploy-all"])
 
     example = env_file(project / "deploy" / "kubernetes" / "overlays" / "dev" / "secret.env.example")
-    assert set(example) == {"DATABASE_URL", "BROADCAST_URL", "SECRET_KEY"}
+    assert set(example) == {"DATABASE_URL", "BROADCAST_URL", "JOBS_URL", "SECRET_KEY"}
     assert env_file(project / "deploy" / "systemd" / "environment")["SECRET_KEY"] == ""
     compose = yaml.safe_load((project / "compose.yaml").read_text())
     assert compose["x-app"]["environment"]["SECRET_KEY"].startswith("${SECRET_KEY:?")
     workflow = (project / ".github" / "workflows" / "ci.yml").read_text()
     assert "SECRET_KEY=$(python3 -c" in workflow
     for target in ("kubectl -n my-service create secret", "heroku config:set SECRET_KEY",
-                   "SECRET_KEY=..."):
+                   "SECRET_KEY=...", "--from-literal=JOBS_URL="):
         assert target in deploy_doc(project), target
 
 
