@@ -51,6 +51,8 @@ def test_readme_first_steps_serve_the_app(tmp_path: Path, combination: str) -> N
         env["DATABASE_URL"] = server.url.format(database=f"tpl_{secrets.token_hex(4)}")
         # .env's broker URL names the database .env names; the test's database is its own.
         env["BROADCAST_URL"] = broadcast_url(context, env["DATABASE_URL"])
+        if context.get("jobs") == "postgres":  # the queue is in the same database
+            env["JOBS_URL"] = env["DATABASE_URL"].replace("+asyncpg", "")
     steps = first_steps(project)
     assert ("scripts/createdb" in steps) == (server is not None)
     accounts = context.get("auth") == "users"
