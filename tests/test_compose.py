@@ -1,14 +1,16 @@
-"""compose.yaml brought up for real: the app starts only once the migration has completed, and
-the production profile serves it through Caddy over HTTPS, WebSockets included.
+"""compose.yaml brought up for real: the app starts only once the migration has completed and
+the broker is healthy, the worker runs the jobs the app enqueues, and the production profile
+serves it through Caddy over HTTPS, WebSockets included.
 
 podman-compose 1.6.0 (the newest release) on this machine's podman 4.3 does not enforce
 `depends_on` conditions: it skips `service_healthy` before podman 4.6, and for
 `service_completed_successfully` it waits for the container to stop without reading its exit
 code. So these tests run Debian's docker-compose (1.29, which enforces both) against podman's
 Docker-compatible API (`podman system service`). The project is a SQLite one with user
-accounts: a sign-up needs the migrated `users` table, and its session cookie shows whether the
-app saw https. Podman runs healthchecks from systemd timers, and no systemd runs here, so
-`service_healthy` (the server databases' and Redis's) is not exercised by these tests.
+accounts, and Redis for live events and the job queue: a sign-up needs the migrated `users`
+table, and its session cookie shows whether the app saw https. Podman runs healthchecks from
+systemd timers, and no systemd runs here: while compose waits for `service_healthy`, the tests
+run each container's healthcheck as those timers would (`podman healthcheck run`).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import re
 import secrets
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +32,7 @@ import httpx2 as httpx
 import pytest
 from websockets.sync.client import connect
 
-from .caddy_image import caddy_image
+from .stand_ins import CADDY, REDIS, stand_in
 from .conftest import free_port
 from .harness import render, run
 from .test_container import base_image, build, podman, podman_env, require  # noqa: F401 - fixture
@@ -49,10 +53,13 @@ def composed(
     """The project, its image and Caddy's built once, and podman's API for docker-compose."""
     require("docker-compose")
     folder = tmp_path_factory.mktemp("compose")
-    project = render(folder, project_name="Composed Service", auth="users")
+    project = render(
+        folder, project_name="Composed Service", auth="users", broadcast="redis", jobs="redis"
+    )
     base_image(podman_env)
     build(podman_env, project, f"{SLUG}:latest")  # the image compose.yaml names
-    caddy_image(podman_env)
+    stand_in(podman_env, CADDY)
+    stand_in(podman_env, REDIS)
     socket = folder / "podman.sock"
     service = subprocess.Popen(
         ["podman", "system", "service", "--time=0", f"unix://{socket}"], env=podman_env,
@@ -71,9 +78,41 @@ def composed(
 
 def compose(composed: Composed, name: str, *arguments: str, timeout: float = 300,
             **env: str) -> str:
-    result = run(["docker-compose", "--project-name", name, *arguments], cwd=composed.project,
-                 env={**composed.env, **env}, timeout=timeout)
+    with healthchecks(composed, name):
+        result = run(["docker-compose", "--project-name", name, *arguments],
+                     cwd=composed.project, env={**composed.env, **env}, timeout=timeout)
     return result.stdout + result.stderr
+
+
+HEALTHCHECKED = ("broker", "worker")  # the services whose healthcheck compose.yaml declares
+
+
+@contextmanager
+def healthchecks(composed: Composed, name: str) -> Iterator[None]:
+    """Run the project's healthchecks every half second, as podman's systemd timers would."""
+    done = threading.Event()
+
+    def check() -> None:
+        while not done.wait(0.5):
+            for service in HEALTHCHECKED:
+                subprocess.run(["podman", "healthcheck", "run", f"{name}_{service}_1"],
+                               env=composed.env, capture_output=True)
+
+    checker = threading.Thread(target=check, daemon=True)
+    checker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        checker.join()
+
+
+def healthy(composed: Composed, container: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while subprocess.run(["podman", "healthcheck", "run", container], env=composed.env,
+                         capture_output=True).returncode != 0:
+        assert time.monotonic() < deadline, f"{container} was not healthy within {seconds}s"
+        time.sleep(1)
 
 
 def state(env: dict[str, str], container: str) -> dict[str, object]:
@@ -85,6 +124,13 @@ def moment(stamp: object) -> datetime:
     """A podman timestamp (RFC 3339, nanoseconds) as a datetime (microseconds)."""
     text = str(stamp).replace("Z", "+00:00")
     return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", text))
+
+
+def csrf_token(client: httpx.Client, base: str) -> str:
+    page = client.get(f"{base}/")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token, page.text
+    return token.group(1)
 
 
 def sign_up(client: httpx.Client, base: str) -> httpx.Response:
@@ -126,10 +172,46 @@ def test_the_app_starts_only_after_the_migration_has_completed(composed: Compose
         assert signed_up.status_code == 303, signed_up.text
         migrate = state(composed.env, f"{name}_migrate_1")
         app = state(composed.env, f"{name}_app_1")
+        broker = state(composed.env, f"{name}_broker_1")
         assert migrate["ExitCode"] == 0
         assert moment(migrate["FinishedAt"]) < moment(app["StartedAt"])
         logs = compose(composed, name, "logs", "--no-color", "migrate")
         assert "Running upgrade 0004 -> 0005" in logs, logs
+        # The app waited for the broker's healthcheck to pass, not only for it to start.
+        health = broker["Healthcheck"] if "Healthcheck" in broker else broker["Health"]
+        passed = [check for check in health["Log"] if check["ExitCode"] == 0]  # type: ignore[index]
+        assert passed and moment(passed[0]["Start"]) < moment(app["StartedAt"]), health
+    finally:
+        compose(composed, name, "down", "--volumes", timeout=120)
+
+
+def test_the_worker_runs_the_export_the_app_enqueues(composed: Composed) -> None:
+    name = f"tplc{secrets.token_hex(3)}"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        compose(composed, name, "up", "--detach", PORT=str(port))
+        with httpx.Client(timeout=10) as client:
+            first_answer(client, f"{base}/health/live")
+            sign_up(client, base)
+            headers = {"X-CSRF-Token": csrf_token(client, base)}
+            created = client.post(f"{base}/api/notes", json={"title": "composed"}, headers=headers)
+            assert created.status_code == 201, created.text
+            started = client.post(f"{base}/api/exports", headers=headers)
+            assert started.status_code == 202, started.text
+            deadline = time.monotonic() + 60
+            while (export := client.get(started.headers["location"]).json())["status"] != "complete":
+                assert time.monotonic() < deadline, export
+                time.sleep(0.3)
+            exported = client.get(export["file"]).json()
+        assert [note["title"] for note in exported["notes"]] == ["composed"]
+        # Its healthcheck (scripts/worker --check) passes in the container, and SIGTERM stops it
+        # cleanly within its grace period.
+        healthy(composed, f"{name}_worker_1")
+        compose(composed, name, "stop", "worker")
+        assert state(composed.env, f"{name}_worker_1")["ExitCode"] == 0
+        logs = compose(composed, name, "logs", "--no-color", "worker")
+        assert "export_notes" in logs and "Traceback" not in logs, logs
     finally:
         compose(composed, name, "down", "--volumes", timeout=120)
 
@@ -198,11 +280,12 @@ def test_a_failed_migration_keeps_the_app_from_starting(composed: Composed) -> N
     podman(composed.env, "run", "--rm", "--volume", f"{volume}:/data", f"localhost/{SLUG}:latest",
            "python", "-c", "open('/data/composed_service.db', 'w').write('not SQLite')")
     try:
-        up = subprocess.run(
-            ["docker-compose", "--project-name", name, "up", "--detach"], cwd=composed.project,
-            env={**composed.env, "PORT": str(free_port())}, capture_output=True, text=True,
-            timeout=300,
-        )
+        with healthchecks(composed, name):
+            up = subprocess.run(
+                ["docker-compose", "--project-name", name, "up", "--detach"],
+                cwd=composed.project, env={**composed.env, "PORT": str(free_port())},
+                capture_output=True, text=True, timeout=300,
+            )
         assert up.returncode != 0
         # docker-compose names the dependent it refused to start, and the exit code.
         assert re.search(r'ERROR: for app +Container "\w+" exited with code 1', up.stderr), (

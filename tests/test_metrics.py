@@ -1,8 +1,10 @@
-"""The metrics, scraped by a real Prometheus from a project served with two workers.
+"""The metrics, scraped by a real Prometheus from a project served with two workers, and from
+its job worker.
 
-One served project (SQLite, the Redis broker, which allows two workers) and one Prometheus
-are shared by the tests that need them; the alert rules and the dashboard are checked with
-promtool and against the served exposition.
+One served project (SQLite, the Redis broker, which allows two workers, and a Redis job queue
+with scripts/worker running an export) and one Prometheus are shared by the tests that need
+them; the alert rules and the dashboards are checked with promtool and against the served
+expositions.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Scraped:
     project: Path
     served: Served
     metrics_url: str
+    worker_metrics_url: str  # scripts/worker's
     prometheus: str  # the Prometheus server's base URL
     note_requests: int  # requests sent to ROUTE
 
@@ -92,24 +95,33 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
         unavailable("prometheus is not installed (Debian's prometheus package)")
     require_server(BROKERS["redis"])
     folder = tmp_path_factory.mktemp("metrics")
-    project = render(folder, database="sqlite", broadcast="redis")
+    project = render(folder, database="sqlite", broadcast="redis", jobs="redis")
     env = {
         **venv_env(build_venv([project])), "BROADCAST_URL": BROKERS["redis"].url,
-        "BROADCAST_CHANNEL": f"metrics-{free_port()}",
+        "BROADCAST_CHANNEL": f"metrics-{free_port()}", "JOBS_QUEUE": f"metrics-{free_port()}",
     }
     run(["scripts/migrate", "upgrade", "head"], cwd=project, env=env)
-    metrics_port = free_port()
-    served = serve(
-        project, env, workers=2, METRICS_PORT=str(metrics_port), SHUTDOWN_DRAIN_SECONDS="0"
+    metrics_port, worker_port = free_port(), free_port()
+    worker = subprocess.Popen(
+        ["scripts/worker"], cwd=project, text=True, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env={**env, "HOST": "127.0.0.1", "WORKER_METRICS_PORT": str(worker_port)},
     )
+    try:
+        served = serve(
+            project, env, workers=2, METRICS_PORT=str(metrics_port), SHUTDOWN_DRAIN_SECONDS="0"
+        )
+    except BaseException:
+        print(stop(worker))
+        raise
     prometheus_port = free_port()
     config = folder / "prometheus.yaml"
     config.write_text(json.dumps({  # JSON is YAML
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": [{
-            "job_name": "app",
-            "static_configs": [{"targets": [f"127.0.0.1:{metrics_port}"]}],
-        }],
+        "scrape_configs": [
+            {"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+            for job, port in (("app", metrics_port), ("worker", worker_port))
+        ],
     }))
     prometheus = subprocess.Popen(
         [
@@ -126,7 +138,7 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
             assert prometheus.poll() is None, prometheus.communicate()[0]
             assert time.monotonic() < deadline, "Prometheus did not scrape the app within 30s"
             try:
-                if query(base, 'up{job="app"} == 1'):
+                if len(query(base, "up == 1")) == 2:  # the app and the worker
                     break
             except (httpx.TransportError, httpx.HTTPStatusError):  # 503 while it starts
                 pass
@@ -138,16 +150,25 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
         with httpx.Client(base_url=served.url, timeout=10) as http:
             created = http.post("/api/notes", json={"title": "scraped", "body": ""})
             assert created.status_code == 201, created.text
+            export = http.post("/api/exports")
+            assert export.status_code == 202, export.text
+            ran_by = time.monotonic() + 60
+            while http.get(export.headers["location"]).json()["status"] != "complete":
+                assert time.monotonic() < ran_by, "the worker did not run the export"
+                time.sleep(0.2)
         sent = drive(served.url, created.json()["id"])
-        yield Scraped(project, served, f"http://127.0.0.1:{metrics_port}/metrics", base, sent)
+        yield Scraped(
+            project, served, f"http://127.0.0.1:{metrics_port}/metrics",
+            f"http://127.0.0.1:{worker_port}/metrics", base, sent,
+        )
     finally:
         stop(prometheus)
-        output = stop(served.process)
+        output = stop(served.process) + stop(worker)
         assert "Traceback" not in output, output
 
 
-def exposition(scraped: Scraped) -> str:
-    answer = httpx.get(scraped.metrics_url, timeout=5)
+def exposition(scraped: Scraped, worker: bool = False) -> str:
+    answer = httpx.get(scraped.worker_metrics_url if worker else scraped.metrics_url, timeout=5)
     assert answer.status_code == 200
     return answer.text
 
@@ -202,36 +223,67 @@ def test_prometheus_scrapes_the_counter_and_the_latency_histogram(scraped: Scrap
     assert one_label[0]["value"][1] == "1"
 
 
-def test_promtool_finds_no_problem_in_the_exposition(scraped: Scraped) -> None:
+def test_prometheus_scrapes_the_queue_and_the_jobs_the_worker_ran(scraped: Scraped) -> None:
+    ran = 'jobs_ended_total{job="worker",function="export_notes",outcome="complete"}'
+    assert float(wait_for(scraped.prometheus, ran)[0]["value"][1]) == 1
+    gauges = {"jobs_queued": "0", "jobs_running": "0", "jobs_queue_reachable": "1"}
+    for gauge, value in gauges.items():
+        found = wait_for(scraped.prometheus, f'{gauge}{{job="worker"}}')
+        assert [each["value"][1] for each in found] == [value], gauge
+    took = 'job_duration_seconds_count{job="worker",function="export_notes"}'
+    assert wait_for(scraped.prometheus, took)[0]["value"][1] == "1"
+
+
+@pytest.mark.parametrize("worker", [False, True], ids=["app", "worker"])
+def test_promtool_finds_no_problem_in_the_exposition(scraped: Scraped, worker: bool) -> None:
     checked = subprocess.run(
-        [promtool(), "check", "metrics"], input=exposition(scraped), text=True,
+        [promtool(), "check", "metrics"], input=exposition(scraped, worker), text=True,
         capture_output=True, check=False,
     )
     assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout + checked.stderr
 
 
-def test_every_metric_the_dashboard_queries_is_exposed(scraped: Scraped) -> None:
-    dashboard = json.loads((scraped.project / "deploy/grafana/dashboard.json").read_text())
-    expressions = [
-        target["expr"] for panel in dashboard["panels"] for target in panel["targets"]
-    ]
-    assert len(expressions) >= 10
-    exposed = set(re.findall(r"^([a-zA-Z_:][\w:]*)", exposition(scraped), re.MULTILINE))
+@pytest.mark.parametrize(
+    ("dashboard", "worker", "least"), [("dashboard", False, 10), ("jobs", True, 5)],
+    ids=["app", "worker"],
+)
+def test_every_metric_the_dashboard_queries_is_exposed(
+    scraped: Scraped, dashboard: str, worker: bool, least: int
+) -> None:
+    panels = json.loads((scraped.project / f"deploy/grafana/{dashboard}.json").read_text())
+    expressions = [target["expr"] for panel in panels["panels"] for target in panel["targets"]]
+    assert len(expressions) >= least
+    exposed = set(re.findall(r"^([a-zA-Z_:][\w:]*)", exposition(scraped, worker), re.MULTILINE))
     # Every selector names its metric and a job: `name{job=~"$job", ...}`.
     queried = {name for expression in expressions for name in re.findall(r"(\w+)\{", expression)}
     assert queried and queried <= exposed, sorted(queried - exposed)
 
 
-def test_the_alert_rules_pass_promtool_check_and_their_unit_tests(tmp_path: Path) -> None:
-    folder = render(tmp_path) / "deploy/prometheus"
+@pytest.mark.parametrize(
+    ("options", "rules"),
+    [
+        ({}, {"alerts": 6}),
+        ({"broadcast": "redis", "jobs": "redis"}, {"alerts": 6, "alerts-jobs": 4}),
+    ],
+    ids=["without-jobs", "with-jobs"],
+)
+def test_the_alert_rules_pass_promtool_check_and_their_unit_tests(
+    tmp_path: Path, options: dict[str, str], rules: dict[str, int]
+) -> None:
+    folder = render(tmp_path, **options) / "deploy/prometheus"
     tool = promtool()
-    for command in (["check", "rules", "alerts.yaml"], ["test", "rules", "alerts-test.yaml"]):
-        done = subprocess.run([tool, *command], cwd=folder, capture_output=True, text=True)
-        assert done.returncode == 0, done.stdout + done.stderr
-    alerts = re.findall(r"^\s+- alert: (\w+)", (folder / "alerts.yaml").read_text(), re.M)
-    tested = set(re.findall(r"alertname: (\w+)", (folder / "alerts-test.yaml").read_text()))
-    assert len(alerts) == 6 and set(alerts) == tested
+    assert sorted(path.stem for path in folder.glob("alerts*.yaml")) == sorted(
+        name for rule in rules for name in (rule, f"{rule}-test")
+    )
+    for name, count in rules.items():
+        for command in (["check", "rules", f"{name}.yaml"], ["test", "rules", f"{name}-test.yaml"]):
+            done = subprocess.run([tool, *command], cwd=folder, capture_output=True, text=True)
+            assert done.returncode == 0, done.stdout + done.stderr
+        alerts = re.findall(r"^\s+- alert: (\w+)", (folder / f"{name}.yaml").read_text(), re.M)
+        tested = set(re.findall(r"alertname: (\w+)", (folder / f"{name}-test.yaml").read_text()))
+        assert len(alerts) == count and set(alerts) == tested
     checked = subprocess.run(
         [tool, "check", "config", "prometheus.yaml"], cwd=folder, capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"{len(rules)} rule files found" in checked.stdout, checked.stdout

@@ -3,7 +3,8 @@ on the queue at JOBS_URL, with the broker at BROADCAST_URL. Each test has a queu
 channel of its own, so tests running at once do not take each other's jobs.
 
 A worker killed with SIGKILL mid-job leaves it to another, which runs it again; SIGTERM lets a
-running job finish within the grace period, or puts it back; a failed job is retried.
+running job finish within the grace period, or puts it back; a failed job is retried. Its
+metrics count the queue and the jobs it ran.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,7 +22,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx2 as httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
@@ -32,7 +36,7 @@ from {{ cookiecutter.package_name }}.core.jobs_saq import Jobs
 from {{ cookiecutter.package_name }}.core.settings import Settings
 
 from ..conftest import JOBS_URL, ROOT
-from .worker_jobs import flaky, hold, jobs
+from .worker_jobs import flaky, hold, jobs, refused
 
 T = TypeVar("T")
 
@@ -62,6 +66,7 @@ def worker_env(
         "JOB_RETRY_DELAY_SECONDS": "0.1",
         "WORKER_SWEEP_SECONDS": "1",
         "WORKER_GRACE_SECONDS": "5",
+        "METRICS_ENABLED": "false",  # on in the test of the metrics, on a port of its own
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -139,6 +144,26 @@ async def lines(path: Path, count: int) -> list[str]:
     return await until(enough, f"{path.name} did not get {count} lines")
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The worker's samples, by name and labels; empty while it does not answer."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.TransportError:
+        return {}
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 pytestmark = pytest.mark.anyio
 
 
@@ -199,6 +224,19 @@ async def test_a_failed_job_is_retried(
         job = await ended(queue, "flaky")
     assert job.status == "complete" and job.result == 2
     assert "the first attempt fails" in "\n".join(read(tmp_path / "worker.log"))
+
+
+async def test_an_expected_failure_is_logged_without_its_arguments_or_a_traceback(
+    queue: Jobs, worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    secret = uuid.uuid4().hex  # as a mail's link would be
+    with worker(worker_env, tmp_path / "worker.log"):
+        await queue.enqueue(refused, "refused", secret=secret)
+        job = await ended(queue, "refused")
+    log = "\n".join(read(tmp_path / "worker.log"))
+    assert job.status == "failed"
+    assert log.count("the server refused") >= 3  # each attempt's, JOB_ATTEMPTS in all
+    assert secret not in log and "Traceback" not in log, log
 
 
 async def test_a_job_past_its_timeout_is_cancelled_and_retried_then_failed(
@@ -277,3 +315,41 @@ def test_an_export_runs_on_the_worker_and_its_caller_hears_of_it(
     assert kinds[-2] == {**kinds[-2], "type": "job.progress"}
     assert kinds[-2]["job"]["progress"] == 1.0
     assert kinds[-1]["job"]["status"] == "complete"
+
+
+async def test_the_worker_counts_the_queue_and_the_jobs_it_ran(
+    queue: Jobs, worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    port = free_port()
+    served = {"METRICS_ENABLED": "true", "HOST": "127.0.0.1", "WORKER_METRICS_PORT": str(port)}
+    marks = tmp_path / "marks"
+
+    async def sample(name: str, value: float, **labels: str) -> float:
+        async def reached() -> float | None:
+            found = (await asyncio.to_thread(scrape, port)).get(
+                (name, tuple(sorted(labels.items())))
+            )
+            return found if found == value else None
+
+        return await until(reached, f"{name}{labels} did not reach {value}")
+
+    # One job at a time: two wait behind the first while it runs.
+    with worker(worker_env, tmp_path / "worker.log", WORKER_CONCURRENCY="1", **served):
+        await queue.enqueue(hold, "first", path=str(marks), seconds=4)
+        await lines(marks, 1)
+        await queue.enqueue(hold, "second", path=str(marks), seconds=0.1)
+        await queue.enqueue(flaky, "flaky", path=str(tmp_path / "attempts"))
+        await sample("jobs_queued", 2)
+        await sample("jobs_running", 1)
+        await sample("jobs_queue_reachable", 1)
+        await ended(queue, "flaky")
+        await sample("jobs_ended_total", 2, function="hold", outcome="complete")
+        await sample("jobs_ended_total", 1, function="flaky", outcome="retried")
+        await sample("jobs_ended_total", 1, function="flaky", outcome="complete")
+        await sample("job_duration_seconds_count", 2, function="hold")
+        await sample("jobs_queued", 0)
+        await sample("jobs_running", 0)
+        samples = await asyncio.to_thread(scrape, port)
+    slow = (("function", "hold"), ("le", "1.0"))
+    assert samples[("job_duration_seconds_bucket", slow)] == 1  # the 0.1 s one, not the 4 s one
+    assert samples[("process_resident_memory_bytes", ())] > 0  # the client's own collectors

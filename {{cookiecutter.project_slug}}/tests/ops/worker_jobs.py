@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from {{ cookiecutter.package_name }} import features
-from {{ cookiecutter.package_name }}.core.jobs import Context, Function, Periodic
+from {{ cookiecutter.package_name }}.core.jobs import Context, Function, JobFailed, Periodic
 from {{ cookiecutter.package_name }}.ops import worker
 
 
@@ -39,9 +39,14 @@ async def flaky(context: Context, *, path: str) -> int:
     return attempts
 
 
+async def refused(context: Context, *, secret: str) -> None:
+    """Fail as a job expects to (a mail server refusing), every time."""
+    raise JobFailed("the server refused")
+
+
 def jobs() -> tuple[list[Function], list[Periodic]]:
     functions, periodic = features.jobs()
-    return [*functions, hold, flaky], periodic
+    return [*functions, hold, flaky, refused], periodic
 
 
 if __name__ == "__main__":

@@ -40,5 +40,8 @@ class RedisQueue(saq.queue.redis.RedisQueue):
             return job
         mark = seen[job.id] = (job.attempts, job.touched)
         if self.taken.get(job.id) != mark:  # first seen taken: look again next sweep
-            job.status, job.touched = Status.ACTIVE, now()
+            # Active, and just started and touched, so that saq's sweep finds it neither
+            # abandoned nor stuck (past its timeout since `started`, or past its heartbeat).
+            job.status = Status.ACTIVE
+            job.started = job.touched = now()
         return job

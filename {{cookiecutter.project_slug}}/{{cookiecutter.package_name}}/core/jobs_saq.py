@@ -19,14 +19,37 @@ from typing import Any
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from saq import Queue
+from saq.job import Job as SaqJob
 from saq.job import Status as SaqStatus
 
 from .database import Database
 from .events import Events
-from .jobs import Function, Job, Periodic, QueueFull, QueueUnavailable, Status, name_of
+from .jobs import Function, Job, JobFailed, Periodic, QueueFull, QueueUnavailable, Status, name_of
 from .settings import Settings, SettingsError, sentence
 
 logger = logging.getLogger(__name__)
+
+
+class Abridged(logging.Filter):
+    """saq's log lines without a job's arguments, which may be secret (a mail's message holds
+    its link), and a job's expected failure (JobFailed) without its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                argument.info() if isinstance(argument, SaqJob) else argument
+                for argument in record.args
+            )
+        if record.exc_info and isinstance(record.exc_info[1], JobFailed):
+            record.msg = f"{record.msg}: %s"
+            arguments = record.args if isinstance(record.args, tuple) else ()
+            record.args = (*arguments, record.exc_info[1])
+            record.exc_info, record.levelno, record.levelname = None, logging.WARNING, "WARNING"
+        return True
+
+
+logging.getLogger("saq").addFilter(Abridged())
+
 STATUSES: dict[SaqStatus, Status] = {
     SaqStatus.NEW: "queued",
     SaqStatus.QUEUED: "queued",
@@ -52,6 +75,9 @@ class JobsSettings(BaseSettings):
     worker_concurrency: int = Field(10, ge=1, le=1000)
     worker_grace_seconds: int = Field(25, ge=0, le=3600)
     worker_sweep_seconds: int = Field(5, ge=1, le=600)
+    # The worker's /metrics (ops/worker_metrics.py), on the host the web server binds (HOST).
+    worker_metrics_port: int = Field(9091, ge=1, le=65535)
+    host: str = "0.0.0.0"  # noqa: S104 - scripts/start's default too; HOST narrows it
 
 
 def load_jobs_settings() -> JobsSettings:

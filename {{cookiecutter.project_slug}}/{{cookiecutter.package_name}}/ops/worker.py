@@ -33,6 +33,8 @@ from ..core.events import Events
 from ..core.jobs import Context, Function, Periodic, name_of, tell
 from ..core.jobs_saq import STATUSES, JobsSettings, load_jobs_settings, saq_queue
 from ..core.settings import Settings, SettingsError, load
+from . import worker_metrics
+from .worker_metrics import JOB_DURATION, JOBS_ENDED, JOBS_RUNNING
 
 logger = logging.getLogger(f"{__package__}.worker")  # not __main__, which it is when run
 
@@ -65,7 +67,12 @@ class Resources:
     async def ended(self, ctx: SaqContext) -> None:
         """After each attempt: tell the caller of a job that has ended (not one retried)."""
         job = ctx.get("job")
-        if job is None or STATUSES[job.status] not in ("complete", "failed"):
+        if job is None:
+            return
+        status = STATUSES[job.status]
+        outcome = status if status in ("complete", "failed") else "retried"
+        JOBS_ENDED.labels(job.function, outcome).inc()
+        if outcome == "retried":
             return
         arguments = job.kwargs or {}
         await tell(self.events, "job.done", job.key, arguments, status=STATUSES[job.status])
@@ -89,9 +96,12 @@ def runner(function: Function, resources: Resources, beat_seconds: float) -> Saq
 
         beating = asyncio.create_task(beat())
         context = Context(resources.settings, resources.database, resources.events, progress)
+        JOBS_RUNNING.inc()
         try:
-            return await function(context, **arguments)
+            with JOB_DURATION.labels(name_of(function)).time():
+                return await function(context, **arguments)
         finally:
+            JOBS_RUNNING.dec()
             beating.cancel()
             await asyncio.wait({beating})
 
@@ -148,11 +158,14 @@ def build(settings: Settings, config: JobsSettings, jobs: Jobs) -> Worker[SaqCon
     )
 
 
-async def work(worker: Worker[SaqContext]) -> None:
+async def work(worker: Worker[SaqContext], config: JobsSettings) -> None:
     await worker.queue.connect()
+    counting = asyncio.create_task(worker_metrics.count(worker.queue, config.worker_sweep_seconds))
     try:
         await worker.start()
     finally:
+        counting.cancel()
+        await asyncio.wait({counting})
         await worker.queue.disconnect()
 
 
@@ -189,7 +202,8 @@ def main(arguments: list[str], jobs: Jobs | None = None) -> int:
     logs.configure(settings.debug)
     if options.check:
         return asyncio.run(check(saq_queue(settings, config)))
-    asyncio.run(work(build(settings, config, jobs or features.jobs())))
+    worker_metrics.serve(settings, config)
+    asyncio.run(work(build(settings, config, jobs or features.jobs()), config))
     return 0
 
 
