@@ -32,12 +32,15 @@ TOOLS = Path(sys.executable).parent  # the checkers installed with the template'
 # Every database with every broker it allows. Five are the suite's own combinations
 # (harness.COMBINATIONS: accounts and every deployment option among them), whose checks and
 # tests run here as the workflow runs them, so test_project.py leaves those two to this module;
-# two more pair SQLite and PostgreSQL with Redis.
+# two more pair SQLite and PostgreSQL with Redis, each with a Redis job queue (PostgreSQL's with
+# accounts): with test_jobs.py, every queue meets every database it allows, accounts on and off.
 CI_COMBINATIONS = {
     "sqlite-memory": COMBINATIONS["sqlite"],
-    "sqlite-redis": {"database": "sqlite", "broadcast": "redis"},
+    "sqlite-redis": {"database": "sqlite", "broadcast": "redis", "jobs": "redis"},
     "postgresql-memory": COMBINATIONS["postgresql"],
-    "postgresql-redis": {"database": "postgresql", "broadcast": "redis"},
+    "postgresql-redis-users": {
+        "database": "postgresql", "broadcast": "redis", "jobs": "redis", "auth": "users",
+    },
     "postgresql-postgres-users": COMBINATIONS["deploy-all"],
     "mysql-memory-users": COMBINATIONS["users-mysql"],
     "mysql-redis": COMBINATIONS["mysql"],

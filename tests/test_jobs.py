@@ -2,9 +2,9 @@
 render passes its checks, and its worker tests run real workers against this machine's Redis
 or PostgreSQL, with its export and (with accounts) mail tests.
 
-With test_ci.py's `mysql-redis` (a Redis queue, no accounts) and `postgresql-postgres-users` (a
-PostgreSQL queue, accounts), every queue meets every database it allows, and each queue runs
-with accounts on and off.
+With test_ci.py's `sqlite-redis`, `postgresql-redis-users`, `mysql-redis` (Redis queues) and
+`postgresql-postgres-users` (a PostgreSQL queue), which run each project's whole suite, every
+queue meets every database it allows with accounts on and off: eight combinations.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ QUEUES = {
     },
     "postgresql-redis": {"database": "postgresql", "broadcast": "redis", "jobs": "redis"},
     "postgresql-postgres": {"database": "postgresql", "broadcast": "postgres", "jobs": "postgres"},
+    "mysql-redis-users": {
+        "database": "mysql", "broadcast": "redis", "jobs": "redis", "auth": "users",
+    },
 }
 TESTS = ["tests/ops/test_worker.py", "tests/notes/test_export.py", "tests/core/test_jobs.py"]
 
