@@ -66,6 +66,7 @@ UNUSED: dict[tuple[str, str], list[str]] = {
         "scripts/worker",
         "tests/ops/test_worker.py",
         "tests/ops/worker_jobs.py",
+        "tests/ops/workers.py",
         "tests/core/test_jobs_redis.py",
         f"deploy/systemd/{CONTEXT['project_slug']}-worker.service",
         "deploy/kubernetes/base/worker.yaml",

@@ -12,33 +12,27 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import httpx2 as httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.core.database import Database
 from {{ cookiecutter.package_name }}.core.events import Events
-from {{ cookiecutter.package_name }}.core.jobs import Job
 from {{ cookiecutter.package_name }}.core.jobs_saq import Jobs
 from {{ cookiecutter.package_name }}.core.settings import Settings
 
 from ..conftest import JOBS_URL, ROOT
 from .worker_jobs import flaky, hold, jobs, refused
-
-T = TypeVar("T")
+from .workers import ended, free_port, lines, read, scrape, until, worker
 
 
 @pytest.fixture(scope="session")
@@ -94,74 +88,6 @@ async def queue(settings_for_queue: Settings) -> AsyncIterator[Jobs]:
     await queue.connect(database, events)
     yield queue
     await queue.disconnect()
-
-
-@contextmanager
-def worker(env: dict[str, str], log: Path, **more: str) -> Iterator[subprocess.Popen[str]]:
-    with log.open("a") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.ops.worker_jobs"],
-            cwd=ROOT,
-            env={**env, **more},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
-
-
-async def until(check: Callable[[], Awaitable[T | None]], what: str, seconds: float = 60) -> T:
-    deadline = time.monotonic() + seconds
-    while (value := await check()) is None:
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {seconds}s")
-        await asyncio.sleep(0.1)
-    return value
-
-
-async def ended(queue: Jobs, key: str, seconds: float = 60) -> Job:
-    async def done() -> Job | None:
-        job = await queue.job(key)
-        return job if job and job.status in ("complete", "failed") else None
-
-    return await until(done, f"job {key} did not end", seconds)
-
-
-def read(path: Path) -> list[str]:
-    return path.read_text().splitlines() if path.exists() else []
-
-
-async def lines(path: Path, count: int) -> list[str]:
-    async def enough() -> list[str] | None:
-        found = await asyncio.to_thread(read, path)
-        return found if len(found) >= count else None
-
-    return await until(enough, f"{path.name} did not get {count} lines")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """The worker's samples, by name and labels; empty while it does not answer."""
-    try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    except httpx.TransportError:
-        return {}
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 pytestmark = pytest.mark.anyio
@@ -335,7 +261,7 @@ async def test_the_worker_counts_the_queue_and_the_jobs_it_ran(
 
     # One job at a time: two wait behind the first while it runs.
     with worker(worker_env, tmp_path / "worker.log", WORKER_CONCURRENCY="1", **served):
-        await queue.enqueue(hold, "first", path=str(marks), seconds=4)
+        await queue.enqueue(hold, "first", path=str(marks), seconds=6)
         await lines(marks, 1)
         await queue.enqueue(hold, "second", path=str(marks), seconds=0.1)
         await queue.enqueue(flaky, "flaky", path=str(tmp_path / "attempts"))
@@ -351,5 +277,5 @@ async def test_the_worker_counts_the_queue_and_the_jobs_it_ran(
         await sample("jobs_running", 0)
         samples = await asyncio.to_thread(scrape, port)
     slow = (("function", "hold"), ("le", "1.0"))
-    assert samples[("job_duration_seconds_bucket", slow)] == 1  # the 0.1 s one, not the 4 s one
+    assert samples[("job_duration_seconds_bucket", slow)] == 1  # the 0.1 s one, not the 6 s one
     assert samples[("process_resident_memory_bytes", ())] > 0  # the client's own collectors
