@@ -159,15 +159,26 @@ def first_answer(client: httpx.Client, url: str, seconds: float = 60) -> None:
             time.sleep(0.1)
 
 
-def test_the_app_starts_only_after_the_migration_has_completed(composed: Composed) -> None:
+@contextmanager
+def brought_up(composed: Composed) -> Iterator[tuple[str, str]]:
+    """`up` under a new project name on a free port: that name and the app's base URL, once it
+    answers at all; `down` afterwards."""
     name = f"tplc{secrets.token_hex(3)}"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     try:
         compose(composed, name, "up", "--detach", PORT=str(port))
-        # The first request the server answers already finds the tables.
         with httpx.Client(timeout=10) as client:
             first_answer(client, f"{base}/health/live")
+        yield name, base
+    finally:
+        compose(composed, name, "down", "--volumes", timeout=120)
+
+
+def test_the_app_starts_only_after_the_migration_has_completed(composed: Composed) -> None:
+    with brought_up(composed) as (name, base):
+        # The first request the server answers already finds the tables.
+        with httpx.Client(timeout=10) as client:
             signed_up = sign_up(client, base)
         assert signed_up.status_code == 303, signed_up.text
         migrate = state(composed.env, f"{name}_migrate_1")
@@ -181,18 +192,11 @@ def test_the_app_starts_only_after_the_migration_has_completed(composed: Compose
         health = broker["Healthcheck"] if "Healthcheck" in broker else broker["Health"]
         passed = [check for check in health["Log"] if check["ExitCode"] == 0]  # type: ignore[index]
         assert passed and moment(passed[0]["Start"]) < moment(app["StartedAt"]), health
-    finally:
-        compose(composed, name, "down", "--volumes", timeout=120)
 
 
 def test_the_worker_runs_the_export_the_app_enqueues(composed: Composed) -> None:
-    name = f"tplc{secrets.token_hex(3)}"
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        compose(composed, name, "up", "--detach", PORT=str(port))
+    with brought_up(composed) as (name, base):
         with httpx.Client(timeout=10) as client:
-            first_answer(client, f"{base}/health/live")
             sign_up(client, base)
             headers = {"X-CSRF-Token": csrf_token(client, base)}
             created = client.post(f"{base}/api/notes", json={"title": "composed"}, headers=headers)
@@ -212,8 +216,6 @@ def test_the_worker_runs_the_export_the_app_enqueues(composed: Composed) -> None
         assert state(composed.env, f"{name}_worker_1")["ExitCode"] == 0
         logs = compose(composed, name, "logs", "--no-color", "worker")
         assert "export_notes" in logs and "Traceback" not in logs, logs
-    finally:
-        compose(composed, name, "down", "--volumes", timeout=120)
 
 
 def test_the_production_profile_serves_https_and_websockets_through_caddy(
