@@ -65,6 +65,7 @@ UNUSED: dict[tuple[str, str], list[str]] = {
         f"{PACKAGE}/ops/worker_metrics.py",
         "scripts/worker",
         "tests/ops/test_worker.py",
+        "tests/ops/test_worker_loops.py",
         "tests/ops/worker_jobs.py",
         "tests/ops/workers.py",
         "tests/core/test_jobs_redis.py",

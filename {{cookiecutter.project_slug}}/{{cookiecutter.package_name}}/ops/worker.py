@@ -89,11 +89,15 @@ def runner(function: Function, resources: Resources, beat_seconds: float) -> Saq
             await tell(resources.events, "job.progress", job.key, arguments, progress=job.progress)
 
         async def beat() -> None:
-            while True:
+            while not finished.is_set():
                 await asyncio.sleep(beat_seconds)
                 with suppress(Exception):  # a missed beat only brings the sweep nearer
                     await job.update()
 
+        # The beat ends when the job does, not only when cancelled: on Python 3.11 a
+        # cancellation can be lost inside a Redis command (asyncio.wait_for, CPython #86296),
+        # and a beat that lost its own would hold the job's end forever.
+        finished = asyncio.Event()
         beating = asyncio.create_task(beat())
         context = Context(resources.settings, resources.database, resources.events, progress)
         JOBS_RUNNING.inc()
@@ -102,6 +106,7 @@ def runner(function: Function, resources: Resources, beat_seconds: float) -> Saq
                 return await function(context, **arguments)
         finally:
             JOBS_RUNNING.dec()
+            finished.set()
             beating.cancel()
             await asyncio.wait({beating})
 
@@ -160,10 +165,14 @@ def build(settings: Settings, config: JobsSettings, jobs: Jobs) -> Worker[SaqCon
 
 async def work(worker: Worker[SaqContext], config: JobsSettings) -> None:
     await worker.queue.connect()
-    counting = asyncio.create_task(worker_metrics.count(worker.queue, config.worker_sweep_seconds))
+    stopped = asyncio.Event()  # as a job's beat: a cancellation alone may be lost
+    counting = asyncio.create_task(
+        worker_metrics.count(worker.queue, config.worker_sweep_seconds, stopped)
+    )
     try:
         await worker.start()
     finally:
+        stopped.set()
         counting.cancel()
         await asyncio.wait({counting})
         await worker.queue.disconnect()

@@ -54,10 +54,10 @@ def serve(settings: Settings, config: JobsSettings) -> None:
     logger.info("Metrics on http://%s:%s/metrics", config.host, config.worker_metrics_port)
 
 
-async def count(queue: Queue, seconds: float) -> None:
-    """Count the jobs waiting every `seconds`, until cancelled."""
+async def count(queue: Queue, seconds: float, stopped: asyncio.Event) -> None:
+    """Count the jobs waiting every `seconds`, until `stopped` is set (or cancelled)."""
     reachable = True
-    while True:
+    while not stopped.is_set():
         try:
             async with asyncio.timeout(seconds):
                 JOBS_QUEUED.set(await queue.count("queued"))
