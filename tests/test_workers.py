@@ -72,16 +72,26 @@ def test_a_killed_worker_is_replaced_while_the_other_serves(
     project, env = redis_project
     served = serve(project, env, server, workers=2, SHUTDOWN_DRAIN_SECONDS="0")
     results: dict[str, int] = {"ok": 0, "failed": 0}
+    failures: list[tuple[float, str]] = []  # when (since the kill) and what
+    killed_at = float("inf")
     done = threading.Event()
+
+    def failed(what: str) -> None:
+        results["failed"] += 1
+        failures.append((round(time.monotonic() - killed_at, 2), what))
 
     def client() -> None:
         with httpx.Client(base_url=served.url, timeout=5) as http:
             while not done.is_set():
                 try:
                     answer = http.get("/api/notes")
-                    results["ok" if answer.status_code == 200 else "failed"] += 1
-                except httpx.TransportError:
-                    results["failed"] += 1
+                except httpx.TransportError as exc:
+                    failed(repr(exc))
+                    continue
+                if answer.status_code == 200:
+                    results["ok"] += 1
+                else:
+                    failed(f"{answer.status_code} {answer.text[:200]}")
 
     threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
     try:
@@ -113,8 +123,11 @@ def test_a_killed_worker_is_replaced_while_the_other_serves(
 
     assert served.process.returncode in {0, 143}, output  # the supervisor stayed up until stopped
     assert answered_before > 0 and answered_meanwhile > 0, (answered_before, answered_meanwhile)
-    # Only the requests in flight on the killed worker's connections may fail: one a client.
-    assert results["failed"] <= CLIENTS, (results, output)
+    # Only the requests on the killed worker's connections may fail, as it dies: one a client,
+    # or two when a reconnect was queued to its listener in the moment before the kernel closed
+    # it (seen on a loaded machine with Granian). None fail once the kill is over.
+    assert results["failed"] <= 2 * CLIENTS, (results, failures, output)
+    assert all(0 <= after_kill < 1 for after_kill, _ in failures), (failures, output)
     assert set(after) != set(before) and before[1] in after
     assert BANNERS[server or DEFAULT_SERVER] in output, output
-    print(f"respawned in {respawned:.1f}s; {results}")
+    print(f"respawned in {respawned:.1f}s; {results}; {failures}")
