@@ -60,6 +60,17 @@ async def test_a_job_runs_and_tells_its_caller(queue: Jobs) -> None:
     assert done["job"] == {"key": "doubling", "status": "complete"}
 
 
+async def test_a_job_kept_no_time_is_forgotten_as_it_ends(queue: Jobs) -> None:
+    await queue.enqueue(double, "forgotten", keep_seconds=0, number=1, caller={})
+    await queue.enqueue(double, "kept", number=2, caller={})
+    waiting = await queue.job("forgotten")
+    assert waiting is not None and waiting.status in ("queued", "active")
+    await queue.idle()
+    await queue.disconnect()
+    assert await queue.job("forgotten") is None  # arguments and result gone with it
+    assert await queue.job("kept") is not None
+
+
 async def test_a_failed_job_is_marked_failed(queue: Jobs) -> None:
     await queue.enqueue(fail, "failing")
     await queue.idle()

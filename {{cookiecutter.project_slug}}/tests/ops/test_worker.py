@@ -165,6 +165,21 @@ async def test_an_expected_failure_is_logged_without_its_arguments_or_a_tracebac
     assert secret not in log and "Traceback" not in log, log
 
 
+async def test_a_job_kept_no_time_is_deleted_from_the_queue_as_it_ends(
+    queue: Jobs, worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    async def gone() -> bool | None:
+        return True if await queue.job("forgotten") is None else None
+
+    marks = tmp_path / "marks"
+    with worker(worker_env, tmp_path / "worker.log"):
+        await queue.enqueue(hold, "forgotten", keep_seconds=0, path=str(marks), seconds=2)
+        await lines(marks, 1)
+        assert await queue.job("forgotten") is not None  # known while it runs (mail: unsent)
+        await lines(marks, 2)
+        await until(gone, "the ended job was still in the queue", 10)
+
+
 async def test_a_job_past_its_timeout_is_cancelled_and_retried_then_failed(
     settings_for_queue: Settings,
     worker_env: dict[str, str],

@@ -125,7 +125,9 @@ async def send_mail(context: Context, *, message: str) -> None:
 def send_later(request: Request, response: Response, message: EmailMessage) -> None:
     """Enqueue `message` once `response` has gone (so the answer takes no longer for it)."""
     jobs: Queue = request.state.jobs
-    task = BackgroundTask(jobs.enqueue, send_mail, message=message.as_string(policy=policy.SMTP))
+    text = message.as_string(policy=policy.SMTP)
+    # Forgotten once sent: a reset link is a password until it is used.
+    task = BackgroundTask(jobs.enqueue, send_mail, keep_seconds=0, message=text)
     if response.background is None:
         response.background = task
     else:

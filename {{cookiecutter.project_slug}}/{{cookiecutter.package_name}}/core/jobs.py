@@ -78,7 +78,12 @@ class Job:
 
 
 class Queue(Protocol):
-    """What the app and its endpoints use of the queue; see jobs_memory.py and jobs_saq.py."""
+    """What the app and its endpoints use of the queue; see jobs_memory.py and jobs_saq.py.
+
+    `job(key)` knows a job while it waits or runs, and for `keep_seconds` once it has ended;
+    0 forgets it as it ends, arguments and result (mail: its arguments hold a link that signs
+    in or sets a password).
+    """
 
     backend: str
 

@@ -121,7 +121,14 @@ class Jobs:
             await self.enqueue(entry.function, f"periodic:{name_of(entry.function)}")
 
     def _remember(self, job: Job, keep_seconds: float) -> None:
-        self.jobs[job.key] = (job, time.monotonic() + keep_seconds)
+        """Known while it waits or runs; once ended, for `keep_seconds` (0: forgotten at once)."""
+        if job.status in ("queued", "active"):
+            self.jobs[job.key] = (job, float("inf"))
+        elif keep_seconds > 0:
+            self.jobs[job.key] = (job, time.monotonic() + keep_seconds)
+        else:
+            self.jobs.pop(job.key, None)
+            return
         self.jobs.move_to_end(job.key)
         while len(self.jobs) > KEPT:
             self.jobs.popitem(last=False)

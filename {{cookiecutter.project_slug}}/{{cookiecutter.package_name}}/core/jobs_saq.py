@@ -157,7 +157,7 @@ class Jobs:
                 await self.queue.enqueue(
                     name,
                     key=key,
-                    ttl=max(1, int(keep_seconds)),
+                    ttl=max(1, int(keep_seconds)) if keep_seconds > 0 else -1,  # -1: deleted
                     **{
                         **self.options,
                         **arguments,
