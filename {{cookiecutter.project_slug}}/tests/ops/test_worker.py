@@ -98,7 +98,7 @@ async def test_a_job_killed_with_its_worker_runs_again_on_another(
 ) -> None:
     marks = tmp_path / "marks"
     with worker(worker_env, tmp_path / "first.log") as first:
-        await queue.enqueue(hold, "held", path=str(marks), seconds=3)
+        await queue.enqueue(hold, "held", path=str(marks), seconds=2)
         await lines(marks, 1)  # it has started
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
@@ -113,15 +113,17 @@ async def test_a_job_killed_with_its_worker_runs_again_on_another(
 async def test_sigterm_lets_the_running_job_finish(
     queue: Jobs, worker_env: dict[str, str], tmp_path: Path
 ) -> None:
-    marks = tmp_path / "marks"
-    with worker(worker_env, tmp_path / "worker.log") as running:
+    marks, log = tmp_path / "marks", tmp_path / "worker.log"
+    # Its sweep sleeps for a minute and its grace is long: neither holds it once the job ends.
+    with worker(worker_env, log, WORKER_SWEEP_SECONDS="60", WORKER_GRACE_SECONDS="60") as running:
         await queue.enqueue(hold, "finishing", path=str(marks), seconds=1.5)
         await lines(marks, 1)
         running.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(running.wait, 30) == 0
+        assert await asyncio.to_thread(running.wait, 30) == 0  # 30 s: not the grace period
     job = await queue.job("finishing")
     assert job is not None and job.status == "complete" and job.result == running.pid
     assert read(marks) == [f"start {running.pid}", f"end {running.pid}"]
+    assert "did not finish within the shutdown grace period" not in log.read_text()
 
 
 async def test_sigterm_puts_a_job_back_past_the_grace_period(
@@ -129,7 +131,7 @@ async def test_sigterm_puts_a_job_back_past_the_grace_period(
 ) -> None:
     marks = tmp_path / "marks"
     with worker(worker_env, tmp_path / "first.log", WORKER_GRACE_SECONDS="1") as first:
-        await queue.enqueue(hold, "long", path=str(marks), seconds=6)
+        await queue.enqueue(hold, "long", path=str(marks), seconds=3)
         await lines(marks, 1)
         first.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(first.wait, 30) == 0

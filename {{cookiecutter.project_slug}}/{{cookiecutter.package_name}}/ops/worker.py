@@ -41,6 +41,24 @@ logger = logging.getLogger(f"{__package__}.worker")  # not __main__, which it is
 SaqFunction = Callable[..., Awaitable[Any]]
 
 
+class StoppingWorker(Worker[SaqContext]):
+    """saq's worker, whose stop waits for the running jobs only: saq's own stop also waits for
+    its upkeep loops (the sweep, the worker's info) to wake from their sleep, which could hold
+    a stopped worker for WORKER_SWEEP_SECONDS or the whole grace period after its jobs ended."""
+
+    upkept: list[asyncio.Task[None]]
+
+    async def upkeep(self) -> list[asyncio.Task[None]]:
+        self.upkept = await super().upkeep()
+        return self.upkept
+
+    async def stop(self) -> None:
+        self.event.set()  # the loops see it and end, a cancellation lost or not
+        for task in getattr(self, "upkept", []):
+            task.cancel()
+        await super().stop()
+
+
 class Resources:
     """What the worker opens for its jobs at start-up, and closes at the end."""
 
@@ -126,7 +144,7 @@ def worker_id() -> str:
 Jobs = tuple[list[Function], list[Periodic]]
 
 
-def build(settings: Settings, config: JobsSettings, jobs: Jobs) -> Worker[SaqContext]:
+def build(settings: Settings, config: JobsSettings, jobs: Jobs) -> StoppingWorker:
     resources = Resources(settings)
     functions, periodic = jobs
     beat = config.job_heartbeat_seconds / 3
@@ -147,7 +165,7 @@ def build(settings: Settings, config: JobsSettings, jobs: Jobs) -> Worker[SaqCon
         "schedule": 1,
         "abort": 1,
     }
-    return Worker(
+    return StoppingWorker(
         saq_queue(settings, config),
         functions=list(runners.values()),
         id=worker_id(),
