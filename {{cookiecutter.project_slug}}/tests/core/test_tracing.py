@@ -142,6 +142,26 @@ def test_a_websocket_is_one_server_span_from_handshake_to_close(
     assert server.end_time_unix_nano > server.start_time_unix_nano
 
 
+def test_the_sampled_share_of_requests_is_traced_whole_and_a_callers_trace_always(
+    receiver: Receiver, settings: Settings, caller: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.5")
+    app = create_app(settings)
+    sampled = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    with TestClient(app, headers=caller) as client:
+        for _ in range(200):
+            assert client.get("/api/notes").status_code == 200
+        assert client.get("/api/notes", headers={"traceparent": sampled}).status_code == 200
+
+    spans, _ = exported(receiver)
+    servers = [span for span in spans if span.kind == Span.SPAN_KIND_SERVER]
+    continued = [span for span in servers if span.trace_id.hex() == sampled[3:35]]
+    # Half of 200, sampled once: 60 to 140 all but always (sampled twice it would be 50).
+    assert len(continued) == 1 and 60 <= len(servers) - 1 <= 140, len(servers)
+    queried = {span.parent_span_id for span in spans if span.kind == Span.SPAN_KIND_CLIENT}
+    assert all(server.span_id in queried for server in servers)  # each with its queries
+
+
 def test_every_log_line_of_a_request_carries_its_trace_id(
     receiver: Receiver, settings: Settings, caller: dict[str, str]
 ) -> None:

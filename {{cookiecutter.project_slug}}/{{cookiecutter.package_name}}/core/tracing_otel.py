@@ -1,24 +1,36 @@
 """Traces over OpenTelemetry: a span per request (`Spans`), one per query
 (`query`, called by database.py) and per Redis command, sent over OTLP/HTTP in batches.
 
-Off while OTEL_EXPORTER_OTLP_ENDPOINT is empty. Each log line of a traced request carries its
-`trace_id` and `span_id`; each server span carries the request id (`request.id`).
+Off while OTEL_EXPORTER_OTLP_ENDPOINT is empty. Of the requests that start a trace, the share
+OTEL_TRACES_SAMPLER_ARG is traced, chosen before any span is made: the others cost nothing.
+Each log line of a traced request carries its `trace_id` and `span_id`; each server span
+carries the request id (`request.id`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
+from opentelemetry.util.types import Attributes
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.middleware import Middleware
@@ -62,13 +74,13 @@ def load_tracing(**values: Any) -> TracingSettings:
 class Tracer:
     """What `start` gives `create_app`: the middleware to add, and `stop` for its lifespan."""
 
-    def __init__(self, provider: TracerProvider | None, redis: bool) -> None:
+    def __init__(self, provider: TracerProvider | None, redis: bool, ratio: float = 1.0) -> None:
         self.provider = provider
         self.redis = redis
         self.middleware: list[Middleware] = []
         if provider is not None:
             tracer = provider.get_tracer(__name__)
-            self.middleware = [Middleware(Spans, tracer=tracer)]
+            self.middleware = [Middleware(Spans, tracer=tracer, ratio=ratio)]
 
     async def stop(self) -> None:
         if self.provider is None:
@@ -87,7 +99,7 @@ def start(settings: Settings) -> Tracer:
         return Tracer(None, redis=False)
     provider = TracerProvider(
         resource=Resource.create({"service.name": config.otel_service_name}),
-        sampler=ParentBased(TraceIdRatioBased(config.otel_traces_sampler_arg)),
+        sampler=ParentBased(Roots(config.otel_traces_sampler_arg)),
     )
     exporter = OTLPSpanExporter(endpoint=f"{config.otel_exporter_otlp_endpoint}/v1/traces")
     provider.add_span_processor(BatchSpanProcessor(exporter))
@@ -97,7 +109,34 @@ def start(settings: Settings) -> Tracer:
         from opentelemetry.instrumentation.redis import RedisInstrumentor
 
         RedisInstrumentor().instrument(tracer_provider=provider)
-    return Tracer(provider, redis)
+    return Tracer(provider, redis, config.otel_traces_sampler_arg)
+
+
+class Roots(Sampler):
+    """Which new traces are kept: a request's, every one `Spans` starts (it has sampled the
+    requests already, at OTEL_TRACES_SAMPLER_ARG); any other (a broker's command outside a
+    request), that share of them. A span with a parent follows it (`ParentBased`)."""
+
+    def __init__(self, ratio: float) -> None:
+        self.ratio = TraceIdRatioBased(ratio)
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: trace.SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[trace.Link] | None = None,
+        trace_state: trace.TraceState | None = None,
+    ) -> SamplingResult:
+        sampler = ALWAYS_ON if kind == trace.SpanKind.SERVER else self.ratio
+        return sampler.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"Roots({self.ratio.rate})"
 
 
 class Headers(Getter[Scope]):
@@ -126,12 +165,13 @@ class Spans:
     does not send.
     """
 
-    def __init__(self, app: ASGIApp, *, tracer: trace.Tracer) -> None:
+    def __init__(self, app: ASGIApp, *, tracer: trace.Tracer, ratio: float = 1.0) -> None:
         self.app = app
         self.tracer = tracer
+        self.ratio = ratio
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        if scope["type"] not in ("http", "websocket") or self.dropped(scope):
             await self.app(scope, receive, send)
             return
         token = TRACER.set(self.tracer)
@@ -142,6 +182,14 @@ class Spans:
                 await self.socket(scope, receive, send)
         finally:
             TRACER.reset(token)
+
+    def dropped(self, scope: Scope) -> bool:
+        """Whether the sampler would drop this request's trace: a new trace (the caller sent
+        none) past the ratio. Decided here, so that a dropped request costs one random number
+        rather than a span that records nothing."""
+        if self.ratio >= 1 or random.random() < self.ratio:  # noqa: S311 - sampling, not secrets
+            return False
+        return not any(header == b"traceparent" for header, _ in scope["headers"])
 
     def span(self, name: str, scope: Scope, attributes: dict[str, Any]) -> Any:
         # The propagators only when the caller sent a trace: most requests carry none.
