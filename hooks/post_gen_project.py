@@ -34,9 +34,13 @@ UNUSED: dict[tuple[str, str], list[str]] = {
         f"{PACKAGE}/core/broker_redis.py",
         f"{PACKAGE}/core/broker_postgres.py",
         "tests/core/test_broker.py",
+        "tests/core/test_tracing_redis.py",
     ],
     ("broadcast", "redis"): [f"{PACKAGE}/core/broker_postgres.py"],
-    ("broadcast", "postgres"): [f"{PACKAGE}/core/broker_redis.py"],
+    ("broadcast", "postgres"): [
+        f"{PACKAGE}/core/broker_redis.py",
+        "tests/core/test_tracing_redis.py",
+    ],
     ("process_manager", "none"): ["deploy/systemd"],
     ("kubernetes", "no"): ["deploy/kubernetes"],
     ("lambda", "no"): [f"{PACKAGE}/ops/aws_lambda.py", "tests/ops/test_aws_lambda.py"],
@@ -57,7 +61,11 @@ UNUSED: dict[tuple[str, str], list[str]] = {
         "scripts/mail",
         "docs/accounts.md",
     ],
-    ("tracing", "none"): [f"{PACKAGE}/core/tracing_otel.py", "tests/core/test_tracing.py"],
+    ("tracing", "none"): [
+        f"{PACKAGE}/core/tracing_otel.py",
+        "tests/core/test_tracing.py",
+        "tests/core/test_tracing_redis.py",
+    ],
     ("jobs", "none"): [
         f"{PACKAGE}/core/jobs_saq.py",
         f"{PACKAGE}/core/jobs_redis.py",
