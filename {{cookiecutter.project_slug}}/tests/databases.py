@@ -5,7 +5,9 @@ The suite's fixtures (conftest.py) and the template's own tests use these; the a
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -102,3 +104,29 @@ def finish_failed_opens() -> None:
     for thread in threading.enumerate():
         if "_connection_worker_thread" in thread.name:
             thread.join(timeout=5)
+
+
+def stored(database_url: str, title: str) -> int:
+    """The notes titled `title`, counted on the server itself (past any proxy)."""
+
+    async def count() -> int:
+        database = Database(database_url)
+        await database.connect()
+        try:
+            found: int = await database.fetch_val(
+                "SELECT COUNT(*) FROM notes WHERE title = :title", {"title": title}
+            )
+        finally:
+            await database.disconnect()
+        return found
+
+    return asyncio.run(count())
+
+
+def settled(database_url: str, title: str, seconds: float = 3) -> int:
+    """The rows stored once the server has run what a cut connection sent it: a loaded server
+    may run the COMMIT after the app has answered."""
+    deadline = time.monotonic() + seconds
+    while (rows := stored(database_url, title)) == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return rows

@@ -20,7 +20,7 @@ from {{ cookiecutter.package_name }}.core.database import Database, DatabaseUnav
 from {{ cookiecutter.package_name }}.core.settings import Settings
 
 from ..conftest import alembic_config, fresh_database_url
-from ..databases import checked_out
+from ..databases import checked_out, settled, stored
 from ..proxy import Proxy
 
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
@@ -201,21 +201,6 @@ def test_a_write_refused_in_an_outage_is_stored_by_its_retry(
     assert client.get("/api/notes", params={"total": "true"}).json()["total"] == 1
 
 
-def stored(database_url: str, title: str) -> int:
-    async def count() -> int:
-        database = Database(database_url)
-        await database.connect()
-        try:
-            found: int = await database.fetch_val(
-                "SELECT COUNT(*) FROM notes WHERE title = :title", {"title": title}
-            )
-        finally:
-            await database.disconnect()
-        return found
-
-    return asyncio.run(count())
-
-
 # Where a write's connection is cut: after the COMMIT of a write with a key, after the
 # statements inside its transaction, and after a write committed on its own (no key).
 CUTS = [
@@ -248,7 +233,7 @@ def test_a_write_cut_during_its_commit_says_its_outcome_is_unknown(
             assert answer.headers["retry-after"].isdigit()
             if "may or may not" in answer.json()["detail"]:
                 assert "Idempotency-Key" in answer.json()["detail"]
-                unknown_but_stored += rows
+                unknown_but_stored += settled(database_url, title)
             else:
                 assert rows == 0, (marker, answer.text)  # a plain 503 wrote nothing
         if with_key:
